@@ -1,0 +1,127 @@
+"""``EDRNetConfig``: the one place the hyperparameter defaults live."""
+
+import dataclasses
+
+from edrnet_tf import ave
+
+BRANCHES = ("A", "V", "AV")
+
+
+def max_layers(k, n_segments=ave.N_SEGMENTS):
+    """L_max(k): the largest number of valid Conv1D layers of kernel ``k`` that leaves a positive length.
+
+    Each decomposition layer shortens the sequence by ``k - 1`` (paper, "EDRNet Configurations"), so
+    L_max is the largest L with ``n_segments - L * (k - 1) > 0``: k = 2, 3, 4, 5 gives 9, 4, 3, 2 for N = 10.
+    """
+    if k < 2:
+        raise ValueError(f"k (kernel_size) must be >= 2, got {k}")
+    if n_segments < k:
+        raise ValueError(f"n_segments must be >= k={k}, got {n_segments}")
+    return (n_segments - 1) // (k - 1)
+
+
+def min_segments(k, num_layers):
+    """The shortest input a model of ``num_layers`` layers of kernel ``k`` accepts: L*(k-1)+1."""
+    return num_layers * (k - 1) + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class EDRNetConfig:
+    """Every hyperparameter of EDRNet and its objectives.
+
+    Paper defaults (Implementation Details): k = 3, L = 4, d = 768. The rest is not in the paper
+    (its supplement is not available); README "Design decisions" says how each was chosen.
+
+    Attributes:
+        kernel_size: k, the temporal kernel of every decomposition, recomposition and gate layer.
+        num_layers: L, decomposition (and recomposition) layers per branch; 1 <= L <= L_max(k).
+        width: d, the feature width of every temporal layer.
+        visual_kernel_size: spatial kernel of the visual Conv2D (before GAP).
+        visual_width: d_v, the filters of the visual Conv2D (the paper keeps the 512 of VGG-19).
+        dropout: dropout rate after each decomposition and recomposition layer.
+        branches: the active decomposition branches, a subset of ("A", "V", "AV") holding A or V (Table 4).
+        num_classes: C, 28 events + background.
+        background: index of the background class.
+        lambda1: weight of the segment cross entropy in the SEL objective.
+        lambda2: weight of the Land-Shore-Sea loss in the SEL objective.
+        alpha: the shore triplet margin of Eq. 10.
+        witness_rate: the B2ILC WR threshold (strict majority at 0.5).
+        n_segments: N of the training data; the model accepts any N >= L*(k-1)+1.
+    """
+
+    kernel_size: int = 3
+    num_layers: int = 4
+    width: int = 768
+    visual_kernel_size: int = 3
+    visual_width: int = 512
+    dropout: float = 0.2
+    branches: tuple = BRANCHES
+    num_classes: int = ave.NUM_CLASSES
+    background: int = ave.BACKGROUND
+    lambda1: float = 1.0
+    lambda2: float = 0.1
+    alpha: float = 0.5
+    witness_rate: float = 0.5
+    n_segments: int = ave.N_SEGMENTS
+
+    def __post_init__(self):
+        object.__setattr__(self, "branches", tuple(self.branches))
+        self.validate()
+
+    def validate(self):
+        def bad(field, value, allowed):
+            raise ValueError(f"EDRNetConfig.{field}={value!r} is invalid: expected {allowed}")
+
+        if not isinstance(self.kernel_size, int) or self.kernel_size < 2:
+            bad("kernel_size", self.kernel_size, "an integer >= 2")
+        if not isinstance(self.n_segments, int) or self.n_segments < self.kernel_size:
+            bad("n_segments", self.n_segments, f"an integer >= kernel_size={self.kernel_size}")
+        l_max = max_layers(self.kernel_size, self.n_segments)
+        if not isinstance(self.num_layers, int) or not 1 <= self.num_layers <= l_max:
+            bad("num_layers", self.num_layers,
+                f"an integer in [1, {l_max}] (L_max for k={self.kernel_size}, N={self.n_segments})")
+        for field in ("width", "visual_kernel_size", "visual_width"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or value < 1:
+                bad(field, value, "an integer >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            bad("dropout", self.dropout, "a rate in [0, 1)")
+        unknown = [b for b in self.branches if b not in BRANCHES]
+        if unknown or len(set(self.branches)) != len(self.branches):
+            bad("branches", self.branches, f"distinct names from {BRANCHES}")
+        if not ({"A", "V"} & set(self.branches)):
+            bad("branches", self.branches, "at least one of 'A' or 'V' (AV alone has no recomposition branch)")
+        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+            bad("num_classes", self.num_classes, "an integer >= 2")
+        if not 0 <= self.background < self.num_classes:
+            bad("background", self.background, f"an index in [0, {self.num_classes - 1}]")
+        for field in ("lambda1", "lambda2", "alpha"):
+            if getattr(self, field) < 0:
+                bad(field, getattr(self, field), "a value >= 0")
+        if not 0.0 <= self.witness_rate < 1.0:
+            bad("witness_rate", self.witness_rate, "a rate in [0, 1)")
+
+    @property
+    def max_layers(self):
+        return max_layers(self.kernel_size, self.n_segments)
+
+    @property
+    def min_segments(self):
+        return min_segments(self.kernel_size, self.num_layers)
+
+    def replace(self, **changes):
+        """A copy with ``changes`` applied and validated."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["branches"] = list(self.branches)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - fields)
+        if unknown:
+            raise ValueError(f"EDRNetConfig has no field(s) {unknown}; expected names from {sorted(fields)}")
+        return cls(**d)
