@@ -1,9 +1,12 @@
 """edrnet-tf: EDRNet (Rao et al., AAAI 2022) for audio-visual event localization in Keras 3.
 
-Importing the package registers every custom layer and loss, so ``keras.saving.load_model`` of a
-saved ``.keras`` EDRNet works right after ``import edrnet_tf``.
+Importing the package registers every custom layer, loss and metric, so ``keras.saving.load_model``
+of a saved ``.keras`` EDRNet works right after ``import edrnet_tf``.
 """
 
+from edrnet_tf import layers, losses, metrics
+from edrnet_tf.b2ilc import b2ilc
 from edrnet_tf.config import EDRNetConfig, max_layers, min_segments
+from edrnet_tf.model import EDRNet
 
-__all__ = ["EDRNetConfig", "max_layers", "min_segments"]
+__all__ = ["EDRNet", "EDRNetConfig", "b2ilc", "layers", "losses", "max_layers", "metrics", "min_segments"]
