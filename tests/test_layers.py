@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+import keras
+
+from edrnet_tf.layers import FoldSegments, GatedMix, PositionalEncoding, UnfoldSegments, sinusoidal_positions
+from helpers import assert_serialization_round_trip, to_numpy
+
+pytestmark = pytest.mark.core
+
+
+def positions_reference(n, d):
+    """Eq. 1 written out: p_t^(2k) = sin(t / 10^(8k/d)), p_t^(2k+1) = cos(t / 10^(8k/d))."""
+    p = np.zeros((n, d))
+    for t in range(n):
+        for k in range((d + 1) // 2):
+            omega = 1.0 / 10 ** (8 * k / d)
+            p[t, 2 * k] = np.sin(omega * t)
+            if 2 * k + 1 < d:
+                p[t, 2 * k + 1] = np.cos(omega * t)
+    return p
+
+
+@pytest.mark.parametrize("n,d", [(10, 128), (10, 640), (25, 8), (4, 7)])
+def test_sinusoidal_positions_match_eq_1(n, d):
+    np.testing.assert_allclose(to_numpy(sinusoidal_positions(n, d)), positions_reference(n, d), atol=1e-5)
+
+
+def test_known_positions_first_segments():
+    table = to_numpy(sinusoidal_positions(2, 4))
+    # t = 0: sin 0, cos 0, sin 0, cos 0; t = 1: sin 1, cos 1, sin(1/100), cos(1/100)
+    np.testing.assert_allclose(table, [[0, 1, 0, 1], [np.sin(1), np.cos(1), np.sin(0.01), np.cos(0.01)]], atol=1e-6)
+
+
+def test_positional_encoding_adds_the_table_for_any_length():
+    layer = PositionalEncoding()
+    for n in (3, 10, 31):
+        x = np.random.default_rng(n).standard_normal((2, n, 6)).astype("float32")
+        np.testing.assert_allclose(to_numpy(layer(x)), x + positions_reference(n, 6)[None], atol=1e-5)
+    assert_serialization_round_trip(layer)
+
+
+def test_fold_then_unfold_is_identity_and_keeps_segment_order():
+    x = np.arange(2 * 3 * 2 * 2 * 1, dtype="float32").reshape(2, 3, 2, 2, 1)
+    folded = FoldSegments()(x)
+    np.testing.assert_array_equal(to_numpy(folded)[4], x[1, 1])
+    pooled = keras.ops.mean(folded, axis=(1, 2))
+    unfolded = to_numpy(UnfoldSegments()([pooled, x]))
+    np.testing.assert_allclose(unfolded, x.mean(axis=(2, 3)))
+    assert_serialization_round_trip(FoldSegments())
+    assert_serialization_round_trip(UnfoldSegments())
+
+
+def test_gated_mix_is_the_convex_combination_of_eq_5():
+    rng = np.random.default_rng(0)
+    g, a, v = (rng.random((2, 5, 3)).astype("float32") for _ in range(3))
+    np.testing.assert_allclose(to_numpy(GatedMix()([g, a, v])), g * a + (1 - g) * v, rtol=1e-6)
+    assert_serialization_round_trip(GatedMix())
