@@ -1,0 +1,160 @@
+"""tf.data input pipelines over the built ``tfds_ave`` dataset, and the synthetic-data cache.
+
+``build_dataset`` runs the TFDS builder on a manual-download folder; ``load_split`` and
+``split_arrays`` read a built split; ``train_pipeline`` and ``eval_pipeline`` turn a dataset of
+examples into batched dicts ``{"audio", "visual", "segment_labels", "video_label"}``.
+"""
+
+import contextlib
+import fcntl
+import pathlib
+import shutil
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import tfds_ave  # noqa: F401  (registers the tfds_ave builder)
+from edrnet_tf import ave
+from edrnet_tf.data import synthetic
+
+CONFIGS = ("supervised", "corrected", "weakly_supervised")
+SPLITS = ("train", "validation", "test")
+BATCH_KEYS = ("audio", "visual", "segment_labels", "video_label")
+BYTES_PER_VIDEO = 4 * ave.N_SEGMENTS * (ave.AUDIO_DIM + int(np.prod(ave.VISUAL_SHAPE)))  # ~1 MB float32
+DEFAULT_CACHE_BYTES = 4 << 30
+SHUFFLE_BUFFER = 256  # videos held by the shuffle buffer when the dataset is not cached
+
+
+def _check_config(config):
+    if config not in CONFIGS:
+        raise ValueError(f"config: expected one of {', '.join(CONFIGS)}, found {config!r}")
+
+
+def _builder(data_dir, config):
+    _check_config(config)
+    return tfds.builder(f"tfds_ave/{config}", data_dir=str(data_dir))
+
+
+def build_dataset(manual_dir, data_dir, config="supervised"):
+    """Runs the ``tfds_ave`` builder (``tfds build tfds_ave --manual_dir``) and returns the builder.
+
+    Nothing is rebuilt when ``data_dir`` already holds the config.
+    """
+    builder = _builder(data_dir, config)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+    return builder
+
+
+@contextlib.contextmanager
+def _locked(path):
+    """An exclusive lock file, so parallel test sessions share one cache safely."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_synthetic(cache_dir, videos, seed, configs=("supervised",)):
+    """A synthetic AVE set of ``videos`` videos, written and built once under ``cache_dir``.
+
+    Returns ``(manual_dir, data_dir)``. The folder name holds the generator version, the size and the
+    seed; the files are written to a temporary folder and renamed when complete, so an interrupted
+    run never leaves a partial set behind.
+    """
+    root = pathlib.Path(cache_dir) / f"synthetic-v{synthetic.GENERATOR_VERSION}-n{videos}-s{seed}"
+    manual_dir, data_dir = root / "manual", root / "tfds"
+    with _locked(root.with_suffix(".lock")):
+        if not manual_dir.exists():
+            partial = root / "manual.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            synthetic.write_synthetic_ave(partial, videos=videos, seed=seed)
+            partial.rename(manual_dir)
+        for config in configs:
+            build_dataset(manual_dir, data_dir, config)
+    return manual_dir, data_dir
+
+
+def load_split(data_dir, split, config="supervised"):
+    """The examples of one built split as a ``tf.data.Dataset`` (in the stored order)."""
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {', '.join(SPLITS)}, found {split!r}")
+    builder = _builder(data_dir, config)
+    if not builder.is_prepared():
+        raise FileNotFoundError(
+            f"{data_dir}: tfds_ave/{config} is not built there; expected {builder.data_dir}"
+            f" (run: tfds build tfds_ave --config {config} --manual_dir <AVE folder> --data_dir {data_dir})"
+        )
+    return builder.as_dataset(split=split, shuffle_files=False)
+
+
+def split_arrays(data_dir, split, config="supervised"):
+    """One split as NumPy arrays: audio [M,10,128], visual [M,10,7,7,512] float32, segment_labels [M,10],
+    video_label [M] and row [M] int64, in the stored order."""
+    ds = load_split(data_dir, split, config)
+    total = int(ds.cardinality())
+    out = {
+        "audio": np.empty((total, ave.N_SEGMENTS, ave.AUDIO_DIM), np.float32),
+        "visual": np.empty((total, ave.N_SEGMENTS) + ave.VISUAL_SHAPE, np.float32),
+        "segment_labels": np.empty((total, ave.N_SEGMENTS), np.int64),
+        "video_label": np.empty((total,), np.int64),
+        "row": np.empty((total,), np.int64),
+    }
+    at = 0
+    for batch in ds.batch(64).as_numpy_iterator():
+        n = len(batch["row"])
+        for key, array in out.items():
+            array[at: at + n] = batch[key]
+        at += n
+    return out
+
+
+def _to_batch_dict(example):
+    return {
+        "audio": tf.cast(example["audio"], tf.float32),
+        "visual": tf.cast(example["visual"], tf.float32),
+        "segment_labels": tf.cast(example["segment_labels"], tf.int32),
+        "video_label": tf.cast(example["video_label"], tf.int32),
+    }
+
+
+def _should_cache(ds, cache, cache_bytes):
+    if cache != "auto":
+        return bool(cache)
+    count = int(ds.cardinality())
+    return count >= 0 and count * BYTES_PER_VIDEO <= cache_bytes
+
+
+def train_pipeline(ds, batch_size, shuffle=True, seed=None, cache="auto", cache_bytes=DEFAULT_CACHE_BYTES):
+    """Training batches: (cache) -> shuffle every epoch -> batch -> prefetch.
+
+    Args:
+        ds: unbatched example dicts holding at least ``BATCH_KEYS`` (``load_split`` or SMB datasets).
+        batch_size: videos per batch; the last batch of an epoch may be smaller.
+        shuffle: reshuffle the videos every epoch.
+        seed: shuffle seed (None: a fresh order per run).
+        cache: True, False, or "auto": cache the decoded examples in memory when the dataset size is
+            known and at most ``cache_bytes`` (about 1 MB per video). Pass False for datasets that must
+            change every epoch (SMB fused videos).
+    """
+    cached = _should_cache(ds, cache, cache_bytes)
+    ds = ds.map(_to_batch_dict, num_parallel_calls=tf.data.AUTOTUNE)
+    if cached:
+        ds = ds.cache()
+    if shuffle:
+        count = int(ds.cardinality())
+        buffer = count if cached and count > 0 else SHUFFLE_BUFFER
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_pipeline(ds, batch_size, cache="auto", cache_bytes=DEFAULT_CACHE_BYTES):
+    """Evaluation batches in the stored order: (cache) -> batch -> prefetch."""
+    cached = _should_cache(ds, cache, cache_bytes)
+    ds = ds.map(_to_batch_dict, num_parallel_calls=tf.data.AUTOTUNE)
+    if cached:
+        ds = ds.cache()
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
