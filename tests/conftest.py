@@ -12,7 +12,7 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-FIXTURE_VIDEOS = 120  # 97 train / 12 validation / 11 test videos, 5 background-only videos
+FIXTURE_VIDEOS = 120  # 96 train / 12 validation / 12 test videos, 5 background-only videos
 FIXTURE_SEED = 0
 _SOURCES = ("edrnet_tf/data/synthetic.py", "tfds_ave/ave_files.py", "tfds_ave/tfds_ave_dataset_builder.py")
 

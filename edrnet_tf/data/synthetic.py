@@ -118,11 +118,10 @@ class _Plan:
 
 
 def split_sizes(videos):
-    """Split sizes proportional to 3339/402/402 (exactly those for 4143 videos)."""
-    total = ave.NUM_VIDEOS
-    train = round(videos * ave.SPLIT_SIZES["train"] / total)
-    val = round(videos * ave.SPLIT_SIZES["validation"] / total)
-    return {"train": train, "validation": val, "test": videos - train - val}
+    """Split sizes proportional to 3339/402/402 (exactly those for 4143 videos), at least 1 each."""
+    val = max(1, round(videos * ave.SPLIT_SIZES["validation"] / ave.NUM_VIDEOS))
+    test = max(1, round(videos * ave.SPLIT_SIZES["test"] / ave.NUM_VIDEOS))
+    return {"train": videos - val - test, "validation": val, "test": test}
 
 
 def _random_video_id(rng):
@@ -308,18 +307,25 @@ def _noisy_states(rng, n, params):
     return classes, states
 
 
-def _write_h5(path, key, data):
+def _write_h5(path, key, data, compression=None):
     with h5py.File(path, "w") as f:
-        f.create_dataset(key, data=data)
+        f.create_dataset(key, data=data, **_storage(compression))
 
 
-def _write_features(out, prefix, n, make_chunk):
+def _storage(compression):
+    """h5py storage options: the real files are plain contiguous arrays; "gzip" is for tiny test files."""
+    return {} if compression is None else {"compression": compression, "shuffle": True}
+
+
+def _write_features(out, prefix, n, make_chunk, compression=None):
     """Writes ``{prefix}audio_feature.h5`` / ``visual_feature.h5`` chunk by chunk (bounded memory)."""
     suffix = "_noisy" if prefix else ""
     with h5py.File(out / f"audio_feature{suffix}.h5", "w") as fa, \
             h5py.File(out / f"visual_feature{suffix}.h5", "w") as fv:
-        da = fa.create_dataset("avadataset", (n, ave.N_SEGMENTS, ave.AUDIO_DIM), np.float64)
-        dv = fv.create_dataset("avadataset", (n, ave.N_SEGMENTS) + ave.VISUAL_SHAPE, np.float64)
+        da = fa.create_dataset("avadataset", (n, ave.N_SEGMENTS, ave.AUDIO_DIM), np.float64,
+                               **_storage(compression))
+        dv = fv.create_dataset("avadataset", (n, ave.N_SEGMENTS) + ave.VISUAL_SHAPE, np.float64,
+                               **_storage(compression))
         for lo in range(0, n, CHUNK_VIDEOS):
             hi = min(n, lo + CHUNK_VIDEOS)
             audio, visual = make_chunk(lo, hi)
@@ -327,11 +333,13 @@ def _write_features(out, prefix, n, make_chunk):
             dv[lo:hi] = visual
 
 
-def write_synthetic_ave(out_dir, videos=ave.NUM_VIDEOS, seed=0, params=SyntheticParams()):
+def write_synthetic_ave(out_dir, videos=ave.NUM_VIDEOS, seed=0, params=SyntheticParams(), compression=None):
     """Writes a synthetic AVE folder (features, labels, orders, noisy and C-AVE files, text files).
 
     Returns the output folder as a ``pathlib.Path``. The same ``(videos, seed, params)`` always gives
     the same files. Peak memory is bounded by ``CHUNK_VIDEOS`` videos whatever ``videos`` is.
+    ``compression="gzip"`` stores the HDF5 arrays compressed (same keys, shapes and dtypes; used for
+    the builder's tiny ``dummy_data/``).
     """
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -350,11 +358,11 @@ def write_synthetic_ave(out_dir, videos=ave.NUM_VIDEOS, seed=0, params=Synthetic
         classes, states = _noisy_states(rng, hi - lo, params)
         return synthesize_features(rng, classes, states, protos, params)
 
-    _write_features(out, "", videos, event_chunk)
-    _write_features(out, "noisy", params.num_noisy(videos), noisy_chunk)
+    _write_features(out, "", videos, event_chunk, compression)
+    _write_features(out, "noisy", params.num_noisy(videos), noisy_chunk, compression)
 
-    _write_h5(out / "labels.h5", "avadataset", one_hot_segments(spans, labels))
-    _write_h5(out / "right_labels.h5", "avadataset", one_hot_segments(plan.truth, labels))
+    _write_h5(out / "labels.h5", "avadataset", one_hot_segments(spans, labels), compression)
+    _write_h5(out / "right_labels.h5", "avadataset", one_hot_segments(plan.truth, labels), compression)
     mil = np.zeros((videos, ave.NUM_CLASSES), np.float32)
     mil[np.arange(videos), labels] = 1.0
     _write_h5(out / "mil_labels.h5", "avadataset", mil)
@@ -374,12 +382,29 @@ def write_synthetic_ave(out_dir, videos=ave.NUM_VIDEOS, seed=0, params=Synthetic
     return out
 
 
+DUMMY_VIDEOS = 5  # 3 train / 1 validation / 1 test videos and 2 background-only videos
+DUMMY_PARAMS = SyntheticParams(visual_noise=0.0, visual_scene=0.0)  # zero maps off the object: tiny gzip files
+
+
+def write_dummy_data(out_dir, seed=0):
+    """The builder's ``tfds_ave/dummy_data/``: a 5-video set, noise-free visual maps, gzip-compressed."""
+    return write_synthetic_ave(out_dir, videos=DUMMY_VIDEOS, seed=seed, params=DUMMY_PARAMS, compression="gzip")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="folder to write the AVE files into")
     parser.add_argument("--videos", type=int, default=ave.NUM_VIDEOS, help="number of videos (4143 = real size)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dummy", action="store_true",
+                        help=f"write the builder's tiny dummy_data ({DUMMY_VIDEOS} videos; --videos is ignored)")
     args = parser.parse_args(argv)
+    if args.videos < 3:
+        parser.error(f"--videos: expected at least 3 (one video per split), found {args.videos}")
+    if args.dummy:
+        out = write_dummy_data(args.out, args.seed)
+        print(f"wrote tfds_ave dummy data ({DUMMY_VIDEOS} videos, seed {args.seed}) to {out}")
+        return
     out = write_synthetic_ave(args.out, args.videos, args.seed)
     print(f"wrote a synthetic AVE set of {args.videos} videos (seed {args.seed}) to {out}")
 
