@@ -342,3 +342,16 @@ def test_per_class_zero_gives_the_originals_only():
     np.testing.assert_array_equal(out["visual"][order], visual[expected])
     np.testing.assert_array_equal(out["segment_labels"][order], seg[expected])
     np.testing.assert_array_equal(out["video_label"][order], vid[expected])
+
+
+def test_hold_features_copies_in_chunks_once_and_held_variables_are_shared(monkeypatch):
+    monkeypatch.setattr(smb, "_CHUNK_BYTES", 100)  # several chunks, the last one short
+    seg, vid = make_split(classes=(0,), extra=1)
+    audio, visual = features(len(vid))
+    held = smb.hold_features(visual)
+    assert isinstance(held, tf.Variable) and not held.trainable
+    np.testing.assert_array_equal(held.numpy(), visual)
+    assert smb.hold_features(held) is held
+    db = smb.StateDatabase.from_labels(seg, vid)
+    out = take(smb.fused_dataset(db, smb.hold_features(audio), held, per_class=10, seed=0))
+    np.testing.assert_array_equal(out["visual"], visual[out["source_rows"], out["source_segments"]])

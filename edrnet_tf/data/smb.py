@@ -18,9 +18,11 @@ from edrnet_tf.data.smb_states import (
     sequence_probabilities,
 )
 
-__all__ = ["STATE_NAMES", "StateDatabase", "enumerate_sequences", "fused_dataset", "smb_training_dataset"]
+__all__ = ["STATE_NAMES", "StateDatabase", "enumerate_sequences", "fused_dataset", "hold_features",
+           "smb_training_dataset"]
 
 _SPEC_BATCH = 256  # fused videos whose indices are drawn by one vectorized sampling call
+_CHUNK_BYTES = 1 << 26  # rows copied at a time into the held features
 _TRAIN_KEYS = ("audio", "visual", "segment_labels", "video_label")
 
 
@@ -110,16 +112,31 @@ def _check_per_class(per_class, allow_none):
     return int(per_class)
 
 
+def hold_features(features, name="features"):
+    """The training features as one non-trainable CPU ``tf.Variable``, the copy every SMB gather reads.
+
+    The copy is filled in chunks of about 64 MB, so holding it needs little more than the Variable
+    itself on top of the input (a plain ``tf.Variable(array)`` briefly needs two more copies).
+    A ``tf.Variable`` is returned as it is.
+    """
+    if isinstance(features, tf.Variable):
+        return features
+    shape = tuple(features.shape)
+    step = max(1, _CHUNK_BYTES // max(1, 4 * int(np.prod(shape[1:], dtype=np.int64))))
+    with tf.device("/CPU:0"):
+        held = tf.Variable(tf.zeros(shape, tf.float32), trainable=False, name=f"smb_{name}")
+        for i in range(0, shape[0], step):
+            chunk = np.asarray(features[i:i + step], np.float32)
+            held.scatter_update(tf.IndexedSlices(chunk, tf.range(i, i + len(chunk))))
+    return held
+
+
 def _hold(name, features, rows, n_segments):
-    """The features as one non-trainable CPU ``tf.Variable`` (a Variable is kept as it is)."""
     shape = tuple(features.shape)
     if len(shape) < 3 or shape[:2] != (rows, n_segments):
         raise ValueError(f"SMB: {name} must be [{rows}, {n_segments}, ...] (videos, segments, features), "
                          f"found shape {shape}")
-    if isinstance(features, tf.Variable):
-        return features
-    with tf.device("/CPU:0"):
-        return tf.Variable(np.asarray(features, np.float32), trainable=False, name=f"smb_{name}")
+    return hold_features(features, name)
 
 
 def _gather_features(audio, visual):
@@ -141,8 +158,8 @@ def fused_dataset(db, audio, visual, per_class=None, seed=0):
 
     Args:
         db: the ``StateDatabase`` of the training split whose rows ``audio`` and ``visual`` hold.
-        audio, visual: float32 [M, N, ...] training features (NumPy, or ``tf.Variable`` to share one
-            already held); NumPy input is copied once into a CPU ``tf.Variable``.
+        audio, visual: float32 [M, N, ...] training features: NumPy (copied once by ``hold_features``)
+            or a ``tf.Variable`` from ``hold_features`` to share features already held.
         per_class: None for an endless stream (the classes in turn), or S for exactly S per class.
         seed: the same seed gives the same videos; each new iteration (epoch) gives new ones.
     Returns:
@@ -170,8 +187,8 @@ def smb_training_dataset(train_arrays, per_class, seed=0, background=ave.BACKGRO
     Args:
         train_arrays: dict of NumPy arrays as ``edrnet_tf.data.pipeline.split_arrays`` returns:
             audio [M, N, 128], visual [M, N, 7, 7, 512] float32, segment_labels [M, N], video_label [M].
-            The features are copied once into ``tf.Variable``s; drop your own references to them to
-            keep one copy in memory.
+            The features are copied once by ``hold_features`` (or given as its Variables); drop your
+            own references to the NumPy features to keep one copy in memory.
         per_class: S, fused videos per class and epoch; 0 gives the originals only.
         seed: shuffling and fusion seed.
     Returns:
