@@ -122,6 +122,8 @@ def main():
     n_epoch, epoch_rate = rate(training, on_batch=lambda: peak.append(rss_bytes()))
 
     train_rate = args.train_rate if args.train_rate else training_rate(args.batch)
+    # The held features are still alive here: this is the memory of training with fusion on.
+    rss_after_training = rss_bytes()
     report.update({
         "videos_train": m,
         "feature_bytes": feature_bytes,
@@ -133,6 +135,8 @@ def main():
         "rss_features_held_and_numpy_bytes": rss_held_with_numpy,
         "rss_max_while_iterating_training_set_bytes": max(peak),
         "rss_over_feature_bytes": round(max(peak) / feature_bytes, 3),
+        "rss_after_training_steps_bytes": rss_after_training,
+        "rss_after_training_over_feature_bytes": round(rss_after_training / feature_bytes, 3),
         "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "default_model_training_videos_per_s": round(train_rate, 2),
         "train_rate_source": "given (--train-rate)" if args.train_rate else f"measured: train_on_batch, batch {args.batch}",

@@ -274,7 +274,7 @@ def test_class_with_no_usable_instance_gives_a_one_line_error_naming_it():
     (lambda a: {**a, "visual": a["visual"][:, :9]}, r"visual must be \[\d+, 10, \.\.\.\].*found shape"),
     (lambda a: {**a, "segment_labels": a["segment_labels"][:, 0]}, r"segment_labels must be \[videos, segments\]"),
     (lambda a: {**a, "video_label": a["video_label"][:-1]}, r"video_labels must be \[\d+\]"),
-    (lambda a: {**a, "video_label": a["video_label"] + 28}, r"event classes in \[0, 28\)"),
+    (lambda a: {**a, "video_label": a["video_label"] + 29}, r"video_labels must lie in \[0, 28\], row 0 has 29"),
     (lambda a: {k: v for k, v in a.items() if k != "visual"}, r"lacks \['visual'\]"),
 ])
 def test_wrong_inputs_give_one_line_errors(change, message):
@@ -329,6 +329,19 @@ def test_training_set_is_the_originals_plus_s_fresh_fused_videos_per_class_with_
                 np.testing.assert_array_equal(out["segment_labels"][i], seg[r])
                 assert out["video_label"][i] == vid[r]
     assert not np.array_equal(epochs[0]["audio"], epochs[1]["audio"])  # new order and new fused videos
+
+
+def test_background_only_videos_stay_originals_and_are_never_fused():
+    seg, vid = make_split(classes=(0,), extra=1)
+    seg, vid = np.concatenate([seg, np.full((2, N), B)]), np.concatenate([vid, [B, B]])
+    audio, visual = features(len(vid))
+    db = smb.StateDatabase.from_labels(seg, vid)
+    assert db.num_videos.sum() == len(vid) - 2 and not set(db.rows) & {len(vid) - 2, len(vid) - 1}
+    out = take(smb.smb_training_dataset({"audio": audio, "visual": visual, "segment_labels": seg,
+                                         "video_label": vid}, per_class=4, seed=0))
+    assert len(out["video_label"]) == len(vid) + 4
+    assert (out["video_label"] == B).sum() == 2
+    assert np.bincount(out["video_label"])[0] == len(vid) - 2 + 4
 
 
 def test_per_class_zero_gives_the_originals_only():

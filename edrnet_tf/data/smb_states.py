@@ -110,7 +110,7 @@ class StateDatabase:
         rows, starts: int64 [T], all instances, grouped by (class, state).
         offsets, counts: int64 [num_classes, 8].
         video_labels: int64 [M], the class of each training row.
-        num_videos: int64 [num_classes], training videos per class.
+        num_videos: int64 [num_classes], training videos per event class.
         n_segments: N.
         background: the background label (also the number of event classes).
     """
@@ -133,9 +133,12 @@ class StateDatabase:
         BG_1 [B]; BG_2 [B,B]; START_1 [F] at t=0; START_2 [B,F]; CONTINUE_1 F,[F],F;
         CONTINUE_2 F,[F,F],F; END_1 [F] at t=N-1; END_2 [F,B].
 
+        Videos labelled ``background`` (the background-only videos of the weakly supervised set) hold
+        no event class and give no instances.
+
         Args:
             segment_labels: int [M, N], labels in [0, background].
-            video_labels: int [M], event classes in [0, background).
+            video_labels: int [M], labels in [0, background].
         """
         seg = np.asarray(segment_labels)
         vid = np.asarray(video_labels)
@@ -147,9 +150,9 @@ class StateDatabase:
             raise ValueError(f"SMB: labels must be integers, found {seg.dtype} and {vid.dtype}")
         if seg.size and (seg.min() < 0 or seg.max() > background):
             raise ValueError(f"SMB: segment labels must lie in [0, {background}], found {seg.min()}..{seg.max()}")
-        if vid.size and (vid.min() < 0 or vid.max() >= background):
-            bad = int(np.flatnonzero((vid < 0) | (vid >= background))[0])
-            raise ValueError(f"SMB: video_labels must be event classes in [0, {background}), row {bad} has {vid[bad]}")
+        if vid.size and (vid.min() < 0 or vid.max() > background):
+            bad = int(np.flatnonzero((vid < 0) | (vid > background))[0])
+            raise ValueError(f"SMB: video_labels must lie in [0, {background}], row {bad} has {vid[bad]}")
         n = seg.shape[1]
         fg = seg == vid[:, None]
         bg = seg == background
@@ -179,7 +182,7 @@ class StateDatabase:
             offsets=offsets.astype(np.int64),
             counts=counts,
             video_labels=vid.astype(np.int64),
-            num_videos=np.bincount(vid, minlength=background).astype(np.int64),
+            num_videos=np.bincount(vid[vid < background], minlength=background).astype(np.int64),
             n_segments=n,
             background=background,
         )
