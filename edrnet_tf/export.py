@@ -1,0 +1,42 @@
+"""TensorFlow SavedModel export of a trained EDRNet, for TF Serving and ``tf.saved_model.load``.
+
+``serving_default`` (alias of the ``serve`` endpoint) takes named ``audio`` [B, N, 128] and ``visual``
+[B, N, 7, 7, 512] float32 for any batch B and any N >= L*(k-1)+1, and returns ``probs`` [B, N, C] (the
+gated head), ``labels_raw`` [B, N] (argmax) and ``labels`` [B, N] (after B2ILC, paper Fig. 6), int32.
+"""
+
+import pathlib
+
+import keras
+import tensorflow as tf
+
+from edrnet_tf import ave
+from edrnet_tf.b2ilc import b2ilc
+
+ENDPOINT = "serve"
+
+
+def serving_fn(model):
+    """The serving computation: the model's gated probabilities and their argmax before/after B2ILC."""
+    config = model.config
+
+    def serve(audio, visual):
+        probs = model({"audio": audio, "visual": visual}, training=False)["probs"]
+        labels_raw = keras.ops.cast(keras.ops.argmax(probs, axis=-1), "int32")
+        labels = b2ilc(labels_raw, background=config.background, witness_rate=config.witness_rate)
+        return {"probs": probs, "labels": labels, "labels_raw": labels_raw}
+
+    return serve
+
+
+def export_saved_model(model, path):
+    """Writes ``model`` as a SavedModel at ``path`` (see the module docstring for its signature)."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(ENDPOINT, serving_fn(model), input_signature=[
+        tf.TensorSpec([None, None, ave.AUDIO_DIM], tf.float32, name="audio"),
+        tf.TensorSpec([None, None, *ave.VISUAL_SHAPE], tf.float32, name="visual"),
+    ])
+    archive.write_out(str(path), verbose=False)
+    return pathlib.Path(path)
+

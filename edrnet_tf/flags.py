@@ -1,0 +1,243 @@
+"""Command-line flags of ``python -m edrnet_tf.train``: argv -> (``EDRNetConfig``, ``TrainSettings``).
+
+Every ``EDRNetConfig`` field gets its own flag (``--kernel-size``, ``--num-layers``, ...), documented from
+the dataclass' own ``Attributes:`` docstring, so the config stays the one place the model defaults live.
+A bad value exits with one line naming the flag, what was expected and what was found.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import os
+import pathlib
+import re
+
+from edrnet_tf import distribution
+from edrnet_tf.cli import OneLineParser
+from edrnet_tf.config import EDRNetConfig
+from edrnet_tf.runner import DEMO_DEFAULTS, TrainSettings
+
+DATASETS = ("synthetic", "ave")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "plateau")
+
+
+def fail(parser, flag, value, expected):
+    parser.error(f"{flag}={value!r} is invalid: expected {expected}")
+
+
+def flag_name(field):
+    return "--" + field.replace("_", "-")
+
+
+def config_field_help():
+    """``{field: help}`` read from the ``Attributes:`` section of ``EDRNetConfig``'s docstring."""
+    doc = EDRNetConfig.__doc__.split("Attributes:", 1)[1]
+    helps, field = {}, None
+    for line in doc.splitlines():
+        match = re.match(r"\s+(\w+): (.*)", line)
+        if match and match.group(1) in {f.name for f in dataclasses.fields(EDRNetConfig)}:
+            field = match.group(1)
+            helps[field] = match.group(2).strip()
+        elif field and line.strip():
+            helps[field] += " " + line.strip()
+    return helps
+
+
+def default_cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "edrnet_tf"
+
+
+def default_tfds_dir():
+    return pathlib.Path(os.environ.get("TFDS_DATA_DIR") or pathlib.Path.home() / "tensorflow_datasets")
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, found {text!r}")
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, found {text!r}")
+    return value
+
+
+def branch_list(text):
+    return tuple(b.strip() for b in text.split(",") if b.strip())
+
+
+def add_data_flags(parser, dataset_default="synthetic"):
+    """The flags that say where the data comes from (shared by train and evaluate)."""
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", choices=DATASETS, default=dataset_default,
+                       help="'synthetic': the embedded synthetic AVE-layout set, generated into --cache-dir and "
+                            "built with the tfds_ave builder on first use (no download; figures are synthetic). "
+                            "'ave': the real AVE features, built with `tfds build tfds_ave` into --data-dir "
+                            "(or pass --manual-dir to build it here). Default: %(default)s.")
+    group.add_argument("--data-dir", type=pathlib.Path, default=None,
+                       help="TFDS data_dir holding the built tfds_ave (--dataset ave). "
+                            f"Default: $TFDS_DATA_DIR or {default_tfds_dir()}.")
+    group.add_argument("--manual-dir", type=pathlib.Path, default=None,
+                       help="Folder holding the AVE HDF5 files; with --dataset ave, builds tfds_ave from it "
+                            "into --data-dir when it is not built yet.")
+    group.add_argument("--cache-dir", type=pathlib.Path, default=default_cache_dir(),
+                       help="Where --dataset synthetic keeps its generated files and built TFDS data. "
+                            "Default: %(default)s.")
+    group.add_argument("--synthetic-videos", type=positive_int, default=None,
+                       help="Videos in the synthetic set (split like AVE, ~80/10/10). "
+                            f"Default: {DEMO_DEFAULTS['synthetic']['synthetic_videos']} (the CPU demo).")
+    group.add_argument("--synthetic-seed", type=int, default=0,
+                       help="Seed of the synthetic data generator. Default: %(default)s.")
+    group.add_argument("--test-labels", choices=("original", "corrected"), default="original",
+                       help="Test labels of the headline figure: 'original' (O-AVE) or 'corrected' (C-AVE, "
+                            "needs right_labels.h5). Both are reported whenever both exist. Default: %(default)s.")
+    group.add_argument("--batch-size", type=positive_int, default=None,
+                       help="Videos per batch (split across devices under a distribution). "
+                            f"Default: {DEMO_DEFAULTS['ave']['batch_size']} for ave, "
+                            f"{DEMO_DEFAULTS['synthetic']['batch_size']} for synthetic.")
+    return group
+
+
+def build_train_parser():
+    parser = OneLineParser(
+        prog="python -m edrnet_tf.train",
+        description="Train EDRNet (Rao et al., AAAI 2022) for supervised (sel) or weakly supervised (wsel) "
+                    "audio-visual event localization, evaluate it on the test split and export it.",
+    )
+    add_data_flags(parser)
+
+    task = parser.add_argument_group("task and augmentation")
+    task.add_argument("--task", choices=("sel", "wsel"), default="sel",
+                      help="'sel': segment labels, cross entropy + lambda2 * Land-Shore-Sea loss (Eqs. 8-10). "
+                           "'wsel': video labels only (plus the background-only videos), MIL pooling (Eq. 7). "
+                           "Default: %(default)s.")
+    task.add_argument("--smb-per-class", type=non_negative_int, default=None, metavar="S",
+                      help="SMB video fusion: S fused training videos per class, a fresh set every epoch "
+                           "(0 = off; sel only). Default: 250 for ave (the paper), "
+                           f"{DEMO_DEFAULTS['synthetic']['smb_per_class']} for synthetic (CPU demo).")
+
+    model = parser.add_argument_group("model (EDRNetConfig; defaults are the paper's k=3, L=4, d=768)")
+    helps = config_field_help()
+    for field in dataclasses.fields(EDRNetConfig):
+        kwargs = {"default": None, "dest": field.name,
+                  "help": f"{helps.get(field.name, field.name)} Default: {field.default!r}."}
+        if field.name == "branches":
+            kwargs.update(type=branch_list, metavar="A,V,AV",
+                          help=f"{helps['branches']} Comma-separated. Default: A,V,AV.")
+        elif isinstance(field.default, bool):
+            raise TypeError(f"EDRNetConfig.{field.name}: boolean fields need a flag type here")
+        elif isinstance(field.default, int):
+            kwargs["type"] = int
+        else:
+            kwargs["type"] = float
+        model.add_argument(flag_name(field.name), **kwargs)
+
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=positive_int, default=None,
+                     help=f"Maximum epochs (early stopping may end sooner). Default: "
+                          f"{DEMO_DEFAULTS['ave']['epochs']} for ave, {DEMO_DEFAULTS['synthetic']['epochs']} "
+                          "for synthetic.")
+    opt.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                     help=f"Optimiser. Default: {DEMO_DEFAULTS['ave']['optimizer']}.")
+    opt.add_argument("--learning-rate", type=positive_float, default=None,
+                     help=f"Initial learning rate. Default: {DEMO_DEFAULTS['ave']['learning_rate']}.")
+    opt.add_argument("--lr-schedule", choices=SCHEDULES, default=None,
+                     help="'constant'; 'cosine': cosine decay to 0 over --epochs; 'plateau': divide by 10 after "
+                          "--plateau-patience epochs without a better validation accuracy. "
+                          f"Default: {DEMO_DEFAULTS['ave']['lr_schedule']}.")
+    opt.add_argument("--weight-decay", type=float, default=None,
+                     help=f"Decoupled weight decay (adamw only). Default: {DEMO_DEFAULTS['ave']['weight_decay']}.")
+    opt.add_argument("--early-stopping", type=non_negative_int, default=None, metavar="PATIENCE",
+                     help="Stop after PATIENCE epochs without a better validation accuracy (0 = never). "
+                          f"Default: {DEMO_DEFAULTS['ave']['early_stopping']}.")
+    opt.add_argument("--plateau-patience", type=positive_int, default=3,
+                     help="Patience of --lr-schedule plateau. Default: %(default)s.")
+    opt.add_argument("--seed", type=int, default=0,
+                     help="Seed of weights, shuffling, dropout and SMB sampling. Default: %(default)s.")
+    opt.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=True,
+                     help="Compile the train step with XLA (TensorFlow backend; works on CPU when asked "
+                          "explicitly). Default: on.")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--output", type=pathlib.Path, default=None,
+                     help="Run folder: model.keras (best on validation), saved_model/, metrics.json, run.json, "
+                          "logs/ (TensorBoard). Default: runs/<dataset>-<task>-<date-time>.")
+    run.add_argument("--distribution", choices=distribution.CHOICES, default="auto",
+                     help="'mirrored': tf.distribute.MirroredStrategy over the local GPUs (TensorFlow backend); "
+                          "'data_parallel': keras.distribution.DataParallel (JAX backend; multi-host after "
+                          "keras.distribution.initialize()); 'none'; 'auto' picks mirrored/data_parallel when "
+                          "the backend sees several accelerators, else none. Default: %(default)s.")
+    run.add_argument("--backup", action="store_true",
+                     help="Back up model and optimiser state to OUTPUT/backup after every epoch and resume from "
+                          "it: rerun a killed run with the same flags (and --output) to continue at its last "
+                          "finished epoch.")
+    run.add_argument("--tensorboard-per-class", type=non_negative_int, default=1, metavar="EPOCHS",
+                     help="Log per-class validation accuracy and the confusion-matrix image every EPOCHS epochs "
+                          "(0 = only at the end). Default: %(default)s.")
+    return parser
+
+
+def parse_train_args(argv=None):
+    """Parses ``argv`` into ``(EDRNetConfig, TrainSettings)``; a bad value exits with one line naming its flag."""
+    parser = build_train_parser()
+    args = parser.parse_args(argv)
+    config = config_from_args(parser, args)
+    demo = DEMO_DEFAULTS[args.dataset]
+    pick = lambda name: demo[name] if getattr(args, name) is None else getattr(args, name)  # noqa: E731
+    if args.dataset == "synthetic" and args.manual_dir is not None:
+        fail(parser, "--manual-dir", str(args.manual_dir), "no --manual-dir with --dataset synthetic")
+    if args.dataset == "ave" and args.synthetic_videos is not None:
+        fail(parser, "--synthetic-videos", args.synthetic_videos, "no --synthetic-videos with --dataset ave")
+    smb = pick("smb_per_class")
+    if args.task == "wsel" and args.smb_per_class:
+        fail(parser, "--smb-per-class", args.smb_per_class, "0 with --task wsel (SMB fusion needs segment labels)")
+    if args.task == "wsel":
+        smb = 0
+    optimizer = pick("optimizer")
+    weight_decay = pick("weight_decay")
+    if weight_decay < 0:
+        fail(parser, "--weight-decay", weight_decay, "a value >= 0")
+    if args.weight_decay and optimizer != "adamw":
+        fail(parser, "--weight-decay", args.weight_decay, "to be used with --optimizer adamw")
+    output = args.output or pathlib.Path("runs") / (
+        f"{args.dataset}-{args.task}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    if output.exists() and not output.is_dir():
+        fail(parser, "--output", str(output), "a folder (a file is there)")
+    if output.is_dir() and any(output.iterdir()) and not args.backup:
+        fail(parser, "--output", str(output), "an empty or new folder (pass --backup to resume the run there)")
+    settings = TrainSettings(
+        dataset=args.dataset, data_dir=args.data_dir or (default_tfds_dir() if args.dataset == "ave" else None),
+        manual_dir=args.manual_dir, cache_dir=args.cache_dir,
+        synthetic_videos=pick("synthetic_videos"), synthetic_seed=args.synthetic_seed,
+        task=args.task, test_labels=args.test_labels, smb_per_class=smb,
+        batch_size=pick("batch_size"), epochs=pick("epochs"), optimizer=optimizer,
+        learning_rate=pick("learning_rate"), lr_schedule=pick("lr_schedule"), weight_decay=weight_decay,
+        early_stopping=pick("early_stopping"), plateau_patience=args.plateau_patience, seed=args.seed,
+        jit_compile=args.jit_compile, output=output, distribution=args.distribution, backup=args.backup,
+        per_class_every=args.tensorboard_per_class)
+    return config, settings
+
+
+def config_from_args(parser, args):
+    """The ``EDRNetConfig`` of the model flags; an invalid value exits naming its flag (e.g. L > L_max)."""
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(EDRNetConfig)
+               if getattr(args, f.name) is not None}
+    try:
+        return EDRNetConfig(**changes)
+    except ValueError as error:
+        message = str(error)
+        for field in dataclasses.fields(EDRNetConfig):
+            message = message.replace(f"EDRNetConfig.{field.name}=", f"{flag_name(field.name)}=")
+        parser.error(message)

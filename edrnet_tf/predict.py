@@ -1,0 +1,118 @@
+"""``python -m edrnet_tf.predict --model RUN_DIR --audio a.h5 --visual v.h5``: events of every video.
+
+Writes one JSON line per video: ``row``, the ``segment_labels`` (class names after B2ILC), ``labels`` and
+``labels_raw`` (indices after / before B2ILC) and the ``events`` as (class, start s, end s, mean
+probability). The HDF5 files hold [M, T, 128] audio and [M, T, 7, 7, 512] visual features (AVE layout,
+any T >= L*(k-1)+1); videos longer than the training length are read in sliding windows
+(``edrnet_tf.inference``).
+"""
+
+import json
+import pathlib
+import sys
+
+import h5py
+import keras
+import numpy as np
+
+from edrnet_tf import ave, inference
+from edrnet_tf.cli import OneLineParser, run_main
+
+PROG = "python -m edrnet_tf.predict"
+
+
+def parse_rows(text):
+    """``"0,4,10-12"`` -> [0, 4, 10, 11, 12]."""
+    rows = []
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        rows.extend(range(int(low), int(high or low) + 1))
+    return rows
+
+
+def build_parser():
+    parser = OneLineParser(prog=PROG, description="Localize audio-visual events in videos with a trained EDRNet.")
+    parser.add_argument("--model", type=pathlib.Path, required=True,
+                        help="A run folder of edrnet_tf.train (holding model.keras) or a .keras file.")
+    parser.add_argument("--audio", type=pathlib.Path, required=True, help="HDF5 file of [M, T, 128] audio features.")
+    parser.add_argument("--visual", type=pathlib.Path, required=True,
+                        help="HDF5 file of [M, T, 7, 7, 512] visual features (same M and T).")
+    parser.add_argument("--key", default="avadataset", help="Dataset key in both files. Default: %(default)s.")
+    parser.add_argument("--rows", default=None, help="Rows to predict, e.g. '0,4,10-12'. Default: all.")
+    parser.add_argument("--output", type=pathlib.Path, default=None, help="JSON-lines file. Default: stdout.")
+    parser.add_argument("--window", type=int, default=None,
+                        help="Window length in segments. Default: the model's training length (10).")
+    parser.add_argument("--stride", type=int, default=None,
+                        help="Segments between window starts. Default: half the window.")
+    parser.add_argument("--batch-size", type=int, default=16, help="Videos read and predicted at a time.")
+    return parser
+
+
+def open_features(parser, path, key, flag, tail):
+    """The HDF5 dataset of ``--flag``; anything but [M, T, *tail] exits with one line."""
+    if not path.exists():
+        parser.error(f"{flag}={str(path)!r} is invalid: expected an HDF5 file, found nothing there")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError:
+        parser.error(f"{flag}={str(path)!r} is invalid: expected an HDF5 file, found an unreadable file")
+    if key not in handle:
+        parser.error(f"{flag}={str(path)!r} is invalid: expected the key {key!r} (--key), found {sorted(handle)}")
+    data = handle[key]
+    if data.ndim != 2 + len(tail) or tuple(data.shape[2:]) != tuple(tail):
+        parser.error(f"{flag}={str(path)!r} is invalid: expected shape [M, T, {', '.join(map(str, tail))}], "
+                     f"found {list(data.shape)}")
+    return data
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    model_path = args.model / "model.keras" if args.model.is_dir() else args.model
+    if not model_path.exists():
+        parser.error(f"--model={str(args.model)!r} is invalid: expected a run folder holding model.keras "
+                     "or a .keras file, found none")
+    audio = open_features(parser, args.audio, args.key, "--audio", (ave.AUDIO_DIM,))
+    visual = open_features(parser, args.visual, args.key, "--visual", ave.VISUAL_SHAPE)
+    if audio.shape[:2] != visual.shape[:2]:
+        parser.error(f"--visual={str(args.visual)!r} is invalid: expected [M, T] = {list(audio.shape[:2])} "
+                     f"as in --audio, found {list(visual.shape[:2])}")
+    videos, length = audio.shape[:2]
+    try:
+        rows = parse_rows(args.rows) if args.rows else list(range(videos))
+    except ValueError:
+        parser.error(f"--rows={args.rows!r} is invalid: expected indices and ranges like '0,4,10-12'")
+    if any(not 0 <= r < videos for r in rows):
+        parser.error(f"--rows={args.rows!r} is invalid: expected rows in [0, {videos - 1}]")
+    model = keras.saving.load_model(model_path)
+    config = model.config
+    window = args.window or config.n_segments
+    stride = args.stride or max(1, window // 2)
+    if min(window, length) < config.min_segments:
+        parser.error(f"--window={window} is invalid: expected windows of at least L*(k-1)+1="
+                     f"{config.min_segments} segments for this model (videos have T={length})")
+    if not 1 <= stride <= window:
+        parser.error(f"--stride={stride} is invalid: expected an integer in [1, {window}]")
+
+    def predict(a, v):
+        return model.predict({"audio": a, "visual": v}, batch_size=args.batch_size, verbose=0)["probs"]
+
+    out = args.output.open("w") if args.output else sys.stdout
+    try:
+        for i in range(0, len(rows), args.batch_size):
+            chunk = rows[i:i + args.batch_size]
+            order = sorted(set(chunk))  # h5py reads increasing, distinct indices
+            where = [order.index(r) for r in chunk]
+            a = np.asarray(audio[order], np.float32)[where]
+            v = np.asarray(visual[order], np.float32)[where]
+            probs = inference.windowed_probs(predict, a, v, window, stride)
+            for line in inference.describe_videos(probs, chunk, ave.class_names(), config.background,
+                                                  config.witness_rate):
+                out.write(json.dumps(line) + "\n")
+    finally:
+        if args.output:
+            out.close()
+
+
+if __name__ == "__main__":
+    run_main(PROG, main)

@@ -1,0 +1,102 @@
+"""Test-split figures of a trained EDRNet: what ``metrics.json`` holds and the table the CLIs print.
+
+Global segment accuracy (correct segments / all test segments, design.md section 6) of the gated, audio and
+visual heads, with and without B2ILC, on the original (O-AVE) and, when present, corrected (C-AVE) test
+labels; per-class accuracy and the confusion matrix of the gated head; and the majority-class baseline
+(the most frequent training segment label, predicted everywhere).
+"""
+
+import numpy as np
+
+from edrnet_tf import ave, metrics
+from edrnet_tf.data import pipeline
+
+HEADS = {"gated": "probs", "audio": "probs_audio", "visual": "probs_visual"}
+
+
+def head_accuracies(outputs, labels, background=ave.BACKGROUND, witness_rate=0.5):
+    """``{head: {"raw": acc, "b2ilc": acc}}`` for each head present in the model's ``outputs``."""
+    figures = {}
+    for head, key in HEADS.items():
+        if key not in outputs:
+            continue
+        figures[head] = {}
+        for name, b2ilc in (("raw", False), ("b2ilc", True)):
+            metric = metrics.SegmentAccuracy(b2ilc=b2ilc, background=background, witness_rate=witness_rate)
+            metric.update_state(labels, outputs[key])
+            figures[head][name] = float(metric.result())
+    return figures
+
+
+def label_counts(data_dir, split="train", num_classes=ave.NUM_CLASSES):
+    """Segment-label counts of a split of the supervised config."""
+    labels = pipeline.load_split(data_dir, split).map(lambda e: e["segment_labels"])
+    counts = np.zeros(num_classes, np.int64)
+    for batch in labels.batch(256).as_numpy_iterator():
+        counts += np.bincount(batch.reshape(-1), minlength=num_classes)
+    return counts
+
+
+def aligned_labels(reference_rows, arrays, what):
+    """``arrays["segment_labels"]`` reordered to ``reference_rows``; raises when the rows differ."""
+    position = {int(r): i for i, r in enumerate(arrays["row"])}
+    missing = [int(r) for r in reference_rows if int(r) not in position]
+    if missing or len(position) != len(reference_rows):
+        raise ValueError(f"{what}: test rows differ from the original test split ({len(missing)} missing)")
+    return arrays["segment_labels"][[position[int(r)] for r in reference_rows]]
+
+
+def test_report(model, source, batch_size=32, headline="original"):
+    """Predicts the test split once and returns the ``metrics.json`` figures (see module docstring)."""
+    config = model.config
+    test = pipeline.split_arrays(source.data_dir, "test")
+    outputs = model.predict({"audio": test["audio"], "visual": test["visual"]}, batch_size=batch_size, verbose=0)
+    label_sets = {"original": test["segment_labels"]}
+    if source.has_corrected():
+        source.ensure("corrected")
+        corrected = pipeline.split_arrays(source.data_dir, "test", config="corrected")
+        label_sets["corrected"] = aligned_labels(test["row"], corrected, "tfds_ave/corrected")
+    if headline not in label_sets:
+        raise ValueError(f"--test-labels={headline!r} is invalid: no corrected test labels "
+                         f"(right_labels.h5) in {source.data_dir}; expected 'original'")
+    counts = label_counts(source.data_dir)
+    majority = int(np.argmax(counts))
+    names = ave.class_names()
+    per_class = metrics.PerClassAccuracy(num_classes=config.num_classes)
+    per_class.update_state(label_sets[headline], outputs["probs"])
+    confusion = metrics.ConfusionMatrix(num_classes=config.num_classes)
+    confusion.update_state(label_sets[headline], outputs["probs"])
+    test_figures = {name: head_accuracies(outputs, labels, config.background, config.witness_rate)
+                    for name, labels in label_sets.items()}
+    return {
+        "dataset": source.description,
+        "synthetic": source.synthetic,
+        "test_videos": int(test["segment_labels"].shape[0]),
+        "test_segments": int(test["segment_labels"].size),
+        "headline": {"labels": headline, "head": "gated", "b2ilc": True,
+                     "accuracy": test_figures[headline]["gated"]["b2ilc"]},
+        "test": test_figures,
+        "majority_baseline": {"class": names[majority], "index": majority,
+                              **{name: float(np.mean(labels == majority)) for name, labels in label_sets.items()}},
+        "per_class_accuracy": {"labels": headline, "head": "gated", "b2ilc": False,
+                               "accuracy": {n: (None if np.isnan(a) else float(a))
+                                            for n, a in zip(names, np.asarray(per_class.result()))}},
+        "confusion_matrix": {"labels": headline, "head": "gated", "b2ilc": False, "rows": "true",
+                             "matrix": np.asarray(confusion.result()).astype(int).tolist()},
+    }
+
+
+def format_table(report):
+    """The small printed table: one row per head and B2ILC setting, one column per label set."""
+    columns = list(report["test"])
+    lines = [f"test accuracy ({report['dataset']}); {report['test_segments']} segments",
+             f"{'head':<8}{'B2ILC':<7}" + "".join(f"{c:>11}" for c in columns)]
+    for head in HEADS:
+        if head not in report["test"][columns[0]]:
+            continue
+        for name, shown in (("raw", "off"), ("b2ilc", "on")):
+            lines.append(f"{head:<8}{shown:<7}" + "".join(f"{report['test'][c][head][name]:>11.4f}" for c in columns))
+    baseline = report["majority_baseline"]
+    lines.append(f"{'majority-class baseline':<15}" + "".join(f"{baseline[c]:>11.4f}" for c in columns)
+                 + f"  (always '{baseline['class']}')")
+    return "\n".join(lines)

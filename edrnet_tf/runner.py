@@ -1,0 +1,240 @@
+"""One training run: data -> EDRNet built under the distribution's scope -> ``model.fit`` -> test figures
+-> export. ``python -m edrnet_tf.train`` is a thin CLI over ``train(config, settings)``.
+
+A run folder holds ``run.json`` (config, settings, data), ``model.keras`` (the best epoch on the validation
+segment accuracy, never on test), ``history.csv``, ``logs/`` (TensorBoard), ``metrics.json`` (test figures,
+``report.test_report``) and ``saved_model/`` (``export.export_saved_model``).
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import pathlib
+
+import keras
+import tensorflow as tf
+
+from edrnet_tf import ave, callbacks, data_source, distribution, export, report
+from edrnet_tf.config import EDRNetConfig
+from edrnet_tf.data import pipeline, smb
+from edrnet_tf.losses import objective
+from edrnet_tf.metrics import LSS_TERMS, LSSTerm, SegmentAccuracy
+from edrnet_tf.model import EDRNet
+
+# Training defaults per --dataset (README "Training defaults" says how they were chosen). The model's
+# defaults live in EDRNetConfig; "synthetic" is the CPU demo schedule, "ave" the full setting.
+DEMO_DEFAULTS = {
+    "ave": dict(synthetic_videos=None, batch_size=32, epochs=60, smb_per_class=250, optimizer="adam",
+                learning_rate=1e-4, lr_schedule="plateau", weight_decay=0.0, early_stopping=10),
+    "synthetic": dict(synthetic_videos=400, batch_size=16, epochs=6, smb_per_class=4, optimizer="adam",
+                      learning_rate=1e-3, lr_schedule="constant", weight_decay=0.0, early_stopping=10),
+}
+HPARAM_FIELDS = ("task", "smb_per_class", "batch_size", "epochs", "optimizer", "learning_rate", "lr_schedule",
+                 "weight_decay", "early_stopping", "seed", "dataset")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """Everything of a run that is not the model: data, task, optimisation, output (flags.py documents
+    each as a flag)."""
+
+    dataset: str = "synthetic"
+    data_dir: pathlib.Path = None
+    manual_dir: pathlib.Path = None
+    cache_dir: pathlib.Path = None
+    synthetic_videos: int = DEMO_DEFAULTS["synthetic"]["synthetic_videos"]
+    synthetic_seed: int = 0
+    task: str = "sel"
+    test_labels: str = "original"
+    smb_per_class: int = 0
+    batch_size: int = 16
+    epochs: int = 1
+    optimizer: str = "adam"
+    learning_rate: float = 1e-4
+    lr_schedule: str = "constant"
+    weight_decay: float = 0.0
+    early_stopping: int = 10
+    plateau_patience: int = 3
+    seed: int = 0
+    jit_compile: bool = True
+    output: pathlib.Path = pathlib.Path("runs/edrnet")
+    distribution: str = "auto"
+    backup: bool = False
+    per_class_every: int = 1
+
+    def to_dict(self):
+        return {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+    def hparams(self):
+        return {name: getattr(self, name) for name in HPARAM_FIELDS}
+
+    def data_source(self):
+        return data_source.resolve(self.dataset, self.data_dir, self.manual_dir, self.cache_dir,
+                                   self.synthetic_videos, self.synthetic_seed)
+
+
+def make_optimizer(settings, steps_per_epoch):
+    rate = settings.learning_rate
+    if settings.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=settings.epochs * steps_per_epoch)
+    if settings.optimizer == "adam":
+        return keras.optimizers.Adam(rate)
+    if settings.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=settings.weight_decay)
+    if settings.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+    raise ValueError(f"--optimizer={settings.optimizer!r} is invalid: expected adam, adamw or sgd")
+
+
+def targets(task, output_names):
+    """Maps a batched example dict to the ``(x, y)`` of ``fit``.
+
+    sel: every probability output gets the segment labels (the loss is on ``probs`` and ``features``
+    only, the A and V heads are measured), wsel: ``probs`` gets the video label.
+    """
+    def to_xy(batch):
+        x = {"audio": batch["audio"], "visual": batch["visual"]}
+        if task == "wsel":
+            return x, {"probs": batch["video_label"]}
+        return x, {name: batch["segment_labels"] for name in output_names}
+    return to_xy
+
+
+def compiled_metrics(config, task, output_names):
+    """sel: segment accuracy of each head and the three LSS terms, each logged on its own."""
+    if task == "wsel":
+        return None
+    found = {name: [SegmentAccuracy(name="accuracy")] for name in output_names if name.startswith("probs")}
+    found["features"] = [LSSTerm(term, alpha=config.alpha, background=config.background, name=term)
+                         for term in LSS_TERMS]
+    return found
+
+
+def training_data(source, settings):
+    """The batched training ``tf.data`` (SMB-augmented for sel when S > 0) and its steps per epoch."""
+    if settings.task == "wsel":
+        source.ensure("weakly_supervised")
+        examples = pipeline.load_split(source.data_dir, "train", config="weakly_supervised")
+        batches = pipeline.train_pipeline(examples, settings.batch_size, shuffle=True, seed=settings.seed)
+    elif settings.smb_per_class == 0:
+        examples = pipeline.load_split(source.data_dir, "train")
+        batches = pipeline.train_pipeline(examples, settings.batch_size, shuffle=True, seed=settings.seed)
+    else:
+        arrays = pipeline.split_arrays(source.data_dir, "train")
+        fusable = smb.StateDatabase.from_labels(arrays["segment_labels"], arrays["video_label"]).fusable_classes()
+        videos = len(arrays["video_label"]) + settings.smb_per_class * len(fusable)
+        examples = smb.smb_training_dataset(arrays, settings.smb_per_class, seed=settings.seed)
+        examples = examples.apply(tf.data.experimental.assert_cardinality(videos))  # a sized progress bar
+        del arrays
+        batches = pipeline.train_pipeline(examples, settings.batch_size, shuffle=False, cache=False)
+        return batches, math.ceil(videos / settings.batch_size)
+    steps = int(batches.cardinality())
+    return batches, steps if steps > 0 else None
+
+
+def best_so_far(history_csv):
+    """The best ``val_segment_accuracy`` of a resumed run's earlier epochs (None for a fresh run)."""
+    if not history_csv.exists():
+        return None
+    with history_csv.open() as f:
+        values = [float(row[callbacks.MONITOR]) for row in csv.DictReader(f) if row.get(callbacks.MONITOR)]
+    return max(values) if values else None
+
+
+def train_callbacks(config, settings, output, validation, steps_per_epoch):
+    monitor = dict(monitor=callbacks.MONITOR, mode="max")
+    resuming = settings.backup and (output / "backup").exists()
+    found = [
+        callbacks.SegmentValidation(validation["inputs"], validation["segment_labels"], ave.class_names(),
+                                    log_dir=output / "logs" / "validation", batch_size=settings.batch_size,
+                                    every=settings.per_class_every, background=config.background,
+                                    witness_rate=config.witness_rate),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(output / "model.keras", save_best_only=True, verbose=1,
+                                        initial_value_threshold=best_so_far(output / "history.csv")
+                                        if resuming else None, **monitor),
+        keras.callbacks.CSVLogger(output / "history.csv", append=resuming),
+        keras.callbacks.TensorBoard(output / "logs"),
+        callbacks.HParams(output / "logs", callbacks.hparams_values(config, settings), trial_id=output.name),
+    ]
+    if settings.early_stopping:
+        found.append(keras.callbacks.EarlyStopping(patience=settings.early_stopping, verbose=1, **monitor))
+    if settings.lr_schedule == "plateau":
+        found.append(keras.callbacks.ReduceLROnPlateau(factor=0.1, patience=settings.plateau_patience,
+                                                       verbose=1, **monitor))
+    if settings.backup:
+        found.append(keras.callbacks.BackupAndRestore(output / "backup"))
+    return found
+
+
+def write_json(path, value):
+    path.write_text(json.dumps(value, indent=2) + "\n")
+
+
+def train(config, settings, extra_callbacks=(), verbose="auto"):
+    """Trains, evaluates and exports one run into ``settings.output``; returns the ``metrics.json`` dict.
+
+    Args:
+        config: the ``EDRNetConfig`` of the model.
+        settings: the ``TrainSettings``.
+        extra_callbacks: more Keras callbacks, run after the built-in ones.
+        verbose: ``fit``'s verbosity (the progress bar by default).
+    """
+    source = settings.data_source()
+    strategy = distribution.resolve(settings.distribution)
+    keras.utils.set_random_seed(settings.seed)
+    output = pathlib.Path(settings.output)
+    output.mkdir(parents=True, exist_ok=True)
+    write_json(output / "run.json", {"config": config.to_dict(), "settings": settings.to_dict(),
+                                     "data": {"description": source.description, "data_dir": str(source.data_dir),
+                                              "manual_dir": source.manual_dir and str(source.manual_dir),
+                                              "synthetic": source.synthetic},
+                                     "backend": keras.backend.backend(), "distribution": strategy.name})
+
+    train_batches, steps_per_epoch = training_data(source, settings)
+    validation_config = "weakly_supervised" if settings.task == "wsel" else "supervised"
+    validation_examples = pipeline.load_split(source.data_dir, "validation", config=validation_config)
+    arrays = pipeline.split_arrays(source.data_dir, "validation")
+    validation = {"inputs": {"audio": arrays["audio"], "visual": arrays["visual"]},
+                  "segment_labels": arrays["segment_labels"]}
+
+    with strategy.scope():
+        model = EDRNet(config)
+        loss, loss_weights = objective(config, settings.task)
+        model.compile(optimizer=make_optimizer(settings, steps_per_epoch or 1), loss=loss,
+                      loss_weights=loss_weights, metrics=compiled_metrics(config, settings.task, list(model.output)),
+                      jit_compile=settings.jit_compile)
+    to_xy = targets(settings.task, list(model.output))
+    model.fit(train_batches.map(to_xy),
+              validation_data=pipeline.eval_pipeline(validation_examples, settings.batch_size).map(to_xy),
+              epochs=settings.epochs, verbose=verbose,
+              callbacks=train_callbacks(config, settings, output, validation, steps_per_epoch)
+              + list(extra_callbacks))
+    if not (output / "model.keras").exists():
+        raise ValueError(f"{output / 'model.keras'}: training saved no checkpoint (no epoch finished with a "
+                         "finite validation accuracy)")
+    return finish(output, source, settings)
+
+
+def finish(output, source, settings):
+    """Test figures of the best checkpoint -> metrics.json, the printed table, TensorBoard; SavedModel export."""
+    model = keras.saving.load_model(output / "model.keras")
+    figures = report.test_report(model, source, settings.batch_size, headline=settings.test_labels)
+    figures["best_epoch_val_segment_accuracy"] = best_so_far(output / "history.csv")
+    write_json(output / "metrics.json", figures)
+    print(report.format_table(figures))
+    callbacks.write_scalars(output / "logs", {
+        f"test/{labels}/{head}{'_b2ilc' if name == 'b2ilc' else ''}": value
+        for labels, heads in figures["test"].items() for head, raw_b2ilc in heads.items()
+        for name, value in raw_b2ilc.items()})
+    export.export_saved_model(model, output / "saved_model")
+    return figures
+
+
+def load_run(run_dir):
+    """``(config, settings)`` of a run folder's ``run.json``."""
+    run = json.loads((pathlib.Path(run_dir) / "run.json").read_text())
+    settings = {k: (pathlib.Path(v) if k in ("data_dir", "manual_dir", "cache_dir", "output") and v else v)
+                for k, v in run["settings"].items()}
+    return EDRNetConfig.from_dict(run["config"]), TrainSettings(**settings)

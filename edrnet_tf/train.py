@@ -1,0 +1,28 @@
+"""``python -m edrnet_tf.train``: train EDRNet (SEL or WSEL), report its test accuracy, export it.
+
+Thin over ``flags.parse_train_args`` (argv -> EDRNetConfig + TrainSettings) and ``runner.train``.
+``python -m edrnet_tf.train --help`` explains every flag; ``--dataset synthetic`` (the default) is the
+CPU demo on generated data, ``--dataset ave`` the real AVE features.
+"""
+
+from edrnet_tf import data_source, flags, runner
+from edrnet_tf.cli import run_main
+
+PROG = "python -m edrnet_tf.train"
+
+
+def describe(settings):
+    if settings.dataset == "synthetic":
+        return data_source.describe_synthetic(settings.synthetic_videos, settings.synthetic_seed)
+    return f"AVE features (tfds_ave in {settings.data_dir})"
+
+
+def main(argv=None):
+    config, settings = flags.parse_train_args(argv)
+    print(f"EDRNet {settings.task.upper()} training on {describe(settings)}; run folder {settings.output}",
+          flush=True)
+    return runner.train(config, settings)
+
+
+if __name__ == "__main__":
+    run_main(PROG, main)
