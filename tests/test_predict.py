@@ -1,0 +1,110 @@
+"""Prediction on videos of any length: sliding windows, overlap averaging, events, the JSON-lines CLI."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from edrnet_tf import EDRNet, EDRNetConfig, ave, inference, predict
+from edrnet_tf.cli import run_main
+
+TINY = EDRNetConfig(width=16, visual_width=8)
+
+
+def test_window_starts_cover_the_video_and_end_at_its_last_segment():
+    assert inference.window_starts(25, 10, 5) == [0, 5, 10, 15]
+    assert inference.window_starts(23, 10, 5) == [0, 5, 10, 13]
+    assert inference.window_starts(10, 10, 5) == [0]
+    assert inference.window_starts(7, 10, 5) == [0]
+
+
+def test_windowed_probs_average_the_windows_covering_each_segment():
+    """A fake model whose probabilities depend on the window content: check against a direct average."""
+    rng = np.random.default_rng(0)
+    audio = rng.normal(size=(2, 23, 128)).astype(np.float32)
+    visual = rng.normal(size=(2, 23, 7, 7, 512)).astype(np.float32)
+    weights = rng.normal(size=(128, 29))
+
+    def fake(a, v):  # depends on the window's mean, so windows differ on shared segments
+        logits = a @ weights + a.mean(axis=1, keepdims=True) @ weights + v.mean(axis=(1, 2, 3, 4))[:, None, None]
+        e = np.exp(logits - logits.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    got = inference.windowed_probs(fake, audio, visual, window=10, stride=5)
+    expected = np.zeros((2, 23, 29))
+    count = np.zeros(23)
+    for s in (0, 5, 10, 13):
+        expected[:, s:s + 10] += fake(audio[:, s:s + 10], visual[:, s:s + 10])
+        count[s:s + 10] += 1
+    np.testing.assert_allclose(got, expected / count[None, :, None], rtol=1e-5)
+
+
+def test_events_are_runs_of_one_event_label_with_their_mean_probability():
+    labels = np.array([28, 3, 3, 3, 28, 5, 7, 7, 28, 28])
+    probs = np.full((10, 29), 0.01)
+    probs[1:4, 3] = [0.5, 0.7, 0.9]
+    names = ave.class_names()
+    assert inference.events(labels, probs, names) == [
+        {"class": names[3], "start": 1, "end": 4, "mean_probability": pytest.approx(0.7)},
+        {"class": names[5], "start": 5, "end": 6, "mean_probability": pytest.approx(0.01)},
+        {"class": names[7], "start": 6, "end": 8, "mean_probability": pytest.approx(0.01)},
+    ]
+
+
+@pytest.fixture(scope="module")
+def model_and_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("predict")
+    model = EDRNet(TINY)
+    model.save(folder / "model.keras")
+    rng = np.random.default_rng(1)
+    audio = rng.normal(size=(3, 25, 128))  # float64, as AVE ships its features
+    visual = rng.uniform(size=(3, 25, 7, 7, 512))
+    for name, data in (("audio.h5", audio), ("visual.h5", visual)):
+        with h5py.File(folder / name, "w") as f:
+            f.create_dataset("avadataset", data=data)
+    return folder, model, audio.astype(np.float32), visual.astype(np.float32)
+
+
+def test_predict_cli_writes_one_json_line_per_25_segment_video(model_and_files):
+    folder, model, audio, visual = model_and_files
+    out = folder / "events.jsonl"
+    run_main("predict", predict.main, ["--model", str(folder), "--audio", str(folder / "audio.h5"),
+                                       "--visual", str(folder / "visual.h5"), "--rows", "2,0",
+                                       "--output", str(out)])
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["row"] for line in lines] == [2, 0]
+    starts = inference.window_starts(25, 10, 5)
+    for line in lines:
+        row = line["row"]
+        windows = [model.predict({"audio": audio[row:row + 1, s:s + 10], "visual": visual[row:row + 1, s:s + 10]},
+                                 verbose=0)["probs"][0] for s in starts]
+        total, count = np.zeros((25, 29)), np.zeros(25)
+        for s, p in zip(starts, windows):
+            total[s:s + 10] += p
+            count[s:s + 10] += 1
+        raw = np.argmax(total / count[:, None], axis=-1)
+        assert line["labels_raw"] == raw.tolist()
+        assert len(line["labels"]) == len(line["segment_labels"]) == 25
+        assert line["segment_labels"] == [ave.class_names()[c] for c in line["labels"]]
+        covered = [t for e in line["events"] for t in range(e["start"], e["end"])]
+        assert covered == [t for t, c in enumerate(line["labels"]) if c != ave.BACKGROUND]
+
+
+@pytest.mark.parametrize("change,flag", [
+    ({"--audio": "visual.h5"}, "--audio"),
+    ({"--visual": "missing.h5"}, "--visual"),
+    ({"--key": "features"}, "--audio"),
+    ({"--rows": "0,7"}, "--rows"),
+    ({"--window": "4"}, "--window"),
+])
+def test_bad_predict_input_exits_with_one_line_naming_the_flag(model_and_files, capsys, change, flag):
+    folder = model_and_files[0]
+    args = {"--model": str(folder), "--audio": "audio.h5", "--visual": "visual.h5", **change}
+    argv = [x for k, v in args.items() for x in (k, v if k in ("--model", "--key", "--rows", "--window")
+                                                  else str(folder / v))]
+    with pytest.raises(SystemExit) as exit_info:
+        run_main("predict", predict.main, argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and f"{flag}=" in error
