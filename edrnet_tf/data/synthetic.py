@@ -86,7 +86,7 @@ class SyntheticParams:
 
     audio_signal: float = 2.0
     visual_signal: float = 4.0
-    audio_noise: float = 0.35
+    audio_noise: float = 0.5
     visual_noise: float = 0.6
     audio_ambience: float = 0.1
     visual_scene: float = 0.5
