@@ -1,0 +1,92 @@
+"""``python -m edrnet_tf.train`` flags: paper defaults, demo defaults, one-line errors naming the flag."""
+
+import dataclasses
+
+import keras
+import pytest
+
+from edrnet_tf import EDRNetConfig, distribution, flags, runner, train
+from edrnet_tf.cli import run_main
+
+
+def test_no_flags_give_the_paper_model_and_the_synthetic_demo_schedule():
+    config, settings = flags.parse_train_args([])
+    assert config == EDRNetConfig()
+    assert (config.kernel_size, config.num_layers, config.width) == (3, 4, 768)
+    demo = runner.DEMO_DEFAULTS["synthetic"]
+    assert settings.dataset == "synthetic" and settings.task == "sel"
+    assert (settings.synthetic_videos, settings.epochs, settings.smb_per_class, settings.batch_size,
+            settings.learning_rate) == (demo["synthetic_videos"], demo["epochs"], demo["smb_per_class"],
+                                        demo["batch_size"], demo["learning_rate"])
+
+
+def test_ave_defaults_to_the_papers_250_fused_videos_per_class(tmp_path):
+    _, settings = flags.parse_train_args(["--dataset", "ave", "--data-dir", str(tmp_path)])
+    assert settings.smb_per_class == 250 and settings.data_dir == tmp_path
+
+
+def test_every_config_field_has_a_flag_that_sets_it():
+    help_text = flags.build_train_parser().format_help()
+    for field in dataclasses.fields(EDRNetConfig):
+        assert flags.flag_name(field.name) in help_text
+    config, _ = flags.parse_train_args(["--kernel-size", "2", "--num-layers", "9", "--width", "32",
+                                        "--visual-width", "16", "--dropout", "0", "--branches", "A,AV",
+                                        "--lambda2", "0.5", "--alpha", "1", "--witness-rate", "0.6"])
+    assert config == EDRNetConfig(kernel_size=2, num_layers=9, width=32, visual_width=16, dropout=0.0,
+                                  branches=("A", "AV"), lambda2=0.5, alpha=1.0, witness_rate=0.6)
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--num-layers", "5"], "--num-layers=5 is invalid: expected an integer in [1, 4]"),
+    (["--kernel-size", "1"], "--kernel-size=1 is invalid"),
+    (["--dropout", "1.5"], "--dropout=1.5 is invalid"),
+    (["--branches", "AV"], "--branches=('AV',) is invalid"),
+    (["--branches", "A,X"], "--branches=('A', 'X') is invalid"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--learning-rate", "-1"], "--learning-rate"),
+    (["--task", "xsel"], "--task"),
+    (["--distribution", "tpu"], "--distribution"),
+    (["--task", "wsel", "--smb-per-class", "5"], "--smb-per-class=5 is invalid"),
+    (["--weight-decay", "0.1"], "--weight-decay=0.1 is invalid: expected to be used with --optimizer adamw"),
+    (["--manual-dir", "x"], "--manual-dir='x' is invalid"),
+])
+def test_bad_flags_exit_with_one_line_naming_the_flag(capsys, argv, expected):
+    with pytest.raises(SystemExit) as exit_info:
+        flags.parse_train_args(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and expected in error, error
+
+
+def test_an_output_folder_holding_a_run_needs_backup_to_be_reused(tmp_path, capsys):
+    (tmp_path / "run.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        flags.parse_train_args(["--output", str(tmp_path)])
+    assert "--output" in capsys.readouterr().err
+    assert flags.parse_train_args(["--output", str(tmp_path), "--backup"])[1].backup
+
+
+def test_missing_ave_data_exits_with_one_line_saying_how_to_build_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(train.PROG, train.main, ["--dataset", "ave", "--data-dir", str(tmp_path / "tfds"),
+                                          "--output", str(out)])
+    message = str(exit_info.value.code)
+    assert "\n" not in message and "tfds build tfds_ave" in message and str(tmp_path / "tfds") in message
+    assert capsys.readouterr().out.startswith("EDRNet SEL training on AVE features")
+    assert not out.exists()  # nothing half-written
+
+
+def test_synthetic_run_says_synthetic_in_its_first_line():
+    _, settings = flags.parse_train_args([])
+    assert "synthetic" in train.describe(settings).split("\n")[0]
+
+
+def test_distribution_choices_on_this_backend():
+    assert distribution.resolve("none").devices == 1
+    assert distribution.resolve("auto").name in ("none", "mirrored", "data_parallel")
+    if keras.backend.backend() == "tensorflow":
+        mirrored = distribution.resolve("mirrored")
+        assert mirrored.name == "mirrored" and mirrored.devices >= 1
+        with pytest.raises(ValueError, match="data_parallel needs KERAS_BACKEND=jax"):
+            distribution.resolve("data_parallel")
