@@ -1,0 +1,215 @@
+"""``python -m tuning.sweep --study fig7a|fig7b|fig7c|fig7d|random|hyperband|bayesian``: Keras Tuner searches
+over EDRNet's k, L, d, SMB S, learning rate and lambda2.
+
+The Fig. 7 studies are grid searches (``keras_tuner.GridSearch``) of one dimension; random, hyperband and
+bayesian are Keras Tuner's ``RandomSearch``, ``Hyperband`` and ``BayesianOptimization`` over the whole space
+(``tuning.studies``). Every trial trains as ``python -m edrnet_tf.train`` does (``tuning.hypermodel``) and
+is chosen on the validation segment accuracy. The study folder ``OUTPUT/PROJECT`` holds Keras Tuner's
+trials (rerun the same command to resume an interrupted study), ``logs/`` (TensorBoard, HPARAMS tab on the
+TensorBoard backend), ``results.csv``, ``results.md`` and ``results.png``.
+
+Distributed: set ``KERASTUNER_TUNER_ID`` (``chief`` for the oracle, a unique name per worker),
+``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` and run the same command on the chief and on each
+worker; the chief writes the results when every trial is done.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import time
+
+import keras
+import keras_tuner
+
+from edrnet_tf import flags, runner
+from edrnet_tf.cli import OneLineParser, run_main
+from edrnet_tf.config import EDRNetConfig
+from tuning import results, studies
+from tuning.hypermodel import OBJECTIVE, EDRNetHyperModel
+
+PROG = "python -m tuning.sweep"
+OPEN_SEARCH_TRIALS = 20
+
+
+def int_list(text):
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, found {text!r}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 0, found {text!r}")
+    return values
+
+
+def build_parser():
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    parser.add_argument("--study", choices=studies.STUDIES, required=True,
+                        help="fig7a: k in 2..5 at L = L_max(k); fig7b: L in 1..4 at k = 3, d = 768; fig7c: d in "
+                             "256..1536 step 256 at k = 3, L = 4; fig7d: S in 50..400 step 50 at the default "
+                             "model (all grid searches); random / hyperband / bayesian: k, L <= L_max(k), d, S in "
+                             "{0, 50..400}, learning rate in [1e-5, 1e-3] and lambda2 in [0.01, 1] (log).")
+    flags.add_data_flags(parser)
+
+    space = parser.add_argument_group("search space overrides (a quick run, or a narrower search)")
+    space.add_argument("--kernel-sizes", type=int_list, default=None, metavar="K,...",
+                       help="k values instead of the study's (from 2,3,4,5).")
+    space.add_argument("--num-layers", type=int_list, default=None, metavar="L,...",
+                       help="L values instead of the study's (each k keeps those <= L_max(k)).")
+    space.add_argument("--widths", type=int_list, default=None, metavar="D,...",
+                       help="d values instead of the study's (e.g. --widths 32 for a tiny model).")
+    space.add_argument("--smb-values", type=int_list, default=None, metavar="S,...",
+                       help="SMB S values instead of the study's (0 = no fusion).")
+    space.add_argument("--learning-rate", type=flags.positive_float, default=None,
+                       help="Fix the learning rate (the open searches tune it). Default for the Fig. 7 studies: "
+                            f"{runner.DEMO_DEFAULTS['ave']['learning_rate']}.")
+    space.add_argument("--lambda2", type=float, default=None,
+                       help=f"Fix lambda2 (the open searches tune it). Default: {EDRNetConfig.lambda2}.")
+    space.add_argument("--visual-width", type=flags.positive_int, default=EDRNetConfig.visual_width,
+                       help="d_v, filters of the visual Conv2D (not tuned). Default: %(default)s.")
+    space.add_argument("--dropout", type=float, default=EDRNetConfig.dropout,
+                       help="Dropout rate (not tuned). Default: %(default)s.")
+
+    train = parser.add_argument_group("training of each trial (as python -m edrnet_tf.train)")
+    train.add_argument("--epochs", type=flags.positive_int, default=None,
+                       help="Epochs per trial (Hyperband: the maximum). Default: "
+                            f"{runner.DEMO_DEFAULTS['ave']['epochs']} for ave, "
+                            f"{runner.DEMO_DEFAULTS['synthetic']['epochs']} for synthetic.")
+    train.add_argument("--optimizer", choices=flags.OPTIMIZERS, default=None,
+                       help=f"Default: {runner.DEMO_DEFAULTS['ave']['optimizer']}.")
+    train.add_argument("--lr-schedule", choices=flags.SCHEDULES, default=None,
+                       help="As for training. Default: plateau for ave, constant for synthetic.")
+    train.add_argument("--early-stopping", type=flags.non_negative_int, default=None, metavar="PATIENCE",
+                       help="Stop a trial after PATIENCE epochs without a better validation accuracy "
+                            f"(0 = never). Default: {runner.DEMO_DEFAULTS['ave']['early_stopping']}.")
+    train.add_argument("--seed", type=int, default=0, help="Seed of weights, shuffling, SMB and the tuner.")
+    train.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=True,
+                       help="XLA-compile the train step (as training). Default: on.")
+
+    tune = parser.add_argument_group("tuner")
+    tune.add_argument("--max-trials", type=flags.positive_int, default=None,
+                      help=f"Trials at most (grid: default all; random/bayesian: default {OPEN_SEARCH_TRIALS}; "
+                           "hyperband: ignored, --epochs and the factor 3 set its brackets).")
+    tune.add_argument("--output", type=pathlib.Path, default=pathlib.Path("tuning_runs"),
+                      help="Folder of the studies. Default: %(default)s.")
+    tune.add_argument("--project", default=None,
+                      help="Study folder name under --output. Default: <study>-<dataset>.")
+    return parser
+
+
+def parse_args(argv=None):
+    """argv -> ``(args, space, config, settings)``; a bad value exits with one line naming its flag."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    demo = runner.DEMO_DEFAULTS[args.dataset]
+    pick = lambda name: demo[name] if getattr(args, name, None) is None else getattr(args, name)  # noqa: E731
+    if args.dataset == "synthetic" and args.manual_dir is not None:
+        flags.fail(parser, "--manual-dir", str(args.manual_dir), "no --manual-dir with --dataset synthetic")
+    if args.dataset == "ave" and args.synthetic_videos is not None:
+        flags.fail(parser, "--synthetic-videos", args.synthetic_videos, "no --synthetic-videos with --dataset ave")
+    if not 0.0 <= args.dropout < 1.0:
+        flags.fail(parser, "--dropout", args.dropout, "a rate in [0, 1)")
+    if args.lambda2 is not None and args.lambda2 < 0:
+        flags.fail(parser, "--lambda2", args.lambda2, "a value >= 0")
+    for flag, values in (("--kernel-sizes", args.kernel_sizes), ("--num-layers", args.num_layers),
+                         ("--widths", args.widths)):
+        if values and min(values) < 1:
+            flags.fail(parser, flag, ",".join(map(str, values)), "integers >= 1")
+    config = EDRNetConfig(visual_width=args.visual_width, dropout=args.dropout)
+    learning_rate = pick("learning_rate")
+    try:
+        space = studies.study_space(
+            args.study, config, pick("smb_per_class"), learning_rate, kernel_sizes=args.kernel_sizes,
+            num_layers=args.num_layers, widths=args.widths, smb_values=args.smb_values,
+            fixed_learning_rate=args.learning_rate, fixed_lambda2=args.lambda2)
+    except ValueError as error:
+        parser.error(str(error))
+    project = args.project or f"{args.study}-{args.dataset}"
+    settings = runner.TrainSettings(
+        dataset=args.dataset, data_dir=args.data_dir or (flags.default_tfds_dir() if args.dataset == "ave" else None),
+        manual_dir=args.manual_dir, cache_dir=args.cache_dir, synthetic_videos=pick("synthetic_videos"),
+        synthetic_seed=args.synthetic_seed, task="sel", test_labels=args.test_labels,
+        smb_per_class=pick("smb_per_class"), batch_size=pick("batch_size"), epochs=pick("epochs"),
+        optimizer=pick("optimizer"), learning_rate=learning_rate, lr_schedule=pick("lr_schedule"),
+        weight_decay=demo["weight_decay"], early_stopping=pick("early_stopping"), seed=args.seed,
+        jit_compile=args.jit_compile, output=args.output / project, distribution="none")
+    return args, space, config, settings
+
+
+def make_tuner(study, hypermodel, folder, max_trials, epochs, seed):
+    """The Keras Tuner of ``study`` in ``folder`` (``overwrite=False``: an existing study resumes)."""
+    common = dict(objective=keras_tuner.Objective(OBJECTIVE, direction="max"), seed=seed, overwrite=False,
+                  directory=str(folder.parent), project_name=folder.name)
+    if study in studies.GRID_STUDIES:
+        return keras_tuner.GridSearch(hypermodel, max_trials=max_trials, **common)
+    if study == "random":
+        return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials or OPEN_SEARCH_TRIALS, **common)
+    if study == "bayesian":
+        return keras_tuner.BayesianOptimization(hypermodel, max_trials=max_trials or OPEN_SEARCH_TRIALS, **common)
+    return keras_tuner.Hyperband(hypermodel, max_epochs=epochs, factor=3, **common)
+
+
+def check_resume(folder, description):
+    """Records the study's flags in ``study.json``; a rerun with other flags would mix two searches, so it
+    exits naming both instead."""
+    path = folder / "study.json"
+    if path.exists():
+        before = json.loads(path.read_text())
+        if before != description:
+            changed = sorted(k for k in set(before) | set(description) if before.get(k) != description.get(k))
+            raise ValueError(f"{path}: this study folder was started with other settings ({', '.join(changed)} "
+                             "differ); rerun with the same flags to resume, or pass another --project/--output")
+        return True
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(description, indent=2) + "\n")
+    return False
+
+
+def role():
+    """``"chief"``, ``"worker"`` or ``"local"``, read as Keras Tuner reads them: distributed when
+    ``KERASTUNER_ORACLE_IP`` is set, the chief when ``KERASTUNER_TUNER_ID`` holds "chief"."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "local"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def title(study, settings):
+    data = ("AVE" if settings.dataset == "ave" else
+            f"SYNTHETIC data ({settings.synthetic_videos} videos, seed {settings.synthetic_seed})")
+    return f"{study} on {data}, {settings.epochs} epochs/trial"
+
+
+def main(argv=None):
+    args, space, config, settings = parse_args(argv)
+    folder = pathlib.Path(settings.output)
+    me = role()
+    description = {"study": args.study, "space": repr(space), "config": config.to_dict(),
+                   "settings": settings.to_dict(), "max_trials": args.max_trials}
+    if me != "worker":
+        resumed = check_resume(folder, description)
+        print(f"{PROG}: study {args.study} in {folder} ({'resuming' if resumed else 'new'}; {me})", flush=True)
+    source = settings.data_source() if me != "chief" else None
+    hypermodel = EDRNetHyperModel(space, config, settings, source)
+    tuner = make_tuner(args.study, hypermodel, folder, args.max_trials, settings.epochs, args.seed)
+    search_callbacks = []
+    if keras.backend.backend() == "tensorflow":
+        search_callbacks.append(keras.callbacks.TensorBoard(str(folder / "logs")))
+    else:
+        print(f"{PROG}: TensorBoard hparams are logged on the tensorflow backend only (Keras Tuner); "
+              f"found {keras.backend.backend()!r}", flush=True)
+    start = time.perf_counter()
+    tuner.search(callbacks=search_callbacks, verbose=2)  # trial summaries, one line per epoch
+    if me == "worker":
+        print(f"{PROG}: worker {os.environ['KERASTUNER_TUNER_ID']} finished", flush=True)
+        return None
+    found = results.rows(tuner.oracle)
+    table = results.write_all(found, space.swept(), folder, title(args.study, settings))
+    print(table)
+    print(f"{PROG}: {len(found)} trials, search {time.perf_counter() - start:.0f} s this run; results in "
+          f"{folder / 'results.csv'}, {folder / 'results.md'}, {folder / 'results.png'}; "
+          f"TensorBoard: tensorboard --logdir {folder / 'logs'}", flush=True)
+    return found
+
+
+if __name__ == "__main__":
+    run_main(PROG, main)
