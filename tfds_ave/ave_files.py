@@ -85,7 +85,7 @@ def _segment_classes(onehot, path, row_offset=0):
     if not binary.all():
         r, t, c = np.argwhere(~binary)[0]
         raise AveFilesError(
-            f"{path.name} row {r + row_offset} segment {t}: expected one-hot values 0/1, found {onehot[r, t, c]!r}"
+            f"{path.name} row {r + row_offset} segment {t}: expected one-hot values 0/1, found {float(onehot[r, t, c])}"
             f" in class column {c}"
         )
     count = onehot.sum(-1)

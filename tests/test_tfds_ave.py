@@ -1,0 +1,274 @@
+"""The tfds_ave builder: TFDS conformance on dummy_data, exact reproduction of the files, and bad inputs.
+
+``tfds_ave/dummy_data`` is the generator's output: ``python -m edrnet_tf.data.synthetic --out
+tfds_ave/dummy_data --dummy`` (``test_dummy_data_is_the_generators_output`` keeps it so).
+"""
+
+import logging
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from tensorflow_datasets import testing
+
+from edrnet_tf import ave
+from edrnet_tf.data import pipeline, synthetic
+from tfds_ave import ave_files, tfds_ave_dataset_builder
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DUMMY = ROOT / "tfds_ave" / "dummy_data"
+
+
+class TfdsAveSupervisedTest(testing.DatasetBuilderTestCase):
+    DATASET_CLASS = tfds_ave_dataset_builder.Builder
+    BUILDER_CONFIG_NAMES_TO_TEST = ["supervised", "corrected"]
+    SPLITS = {"train": 3, "validation": 1, "test": 1}
+
+
+class TfdsAveWeaklySupervisedTest(testing.DatasetBuilderTestCase):
+    DATASET_CLASS = tfds_ave_dataset_builder.Builder
+    BUILDER_CONFIG_NAMES_TO_TEST = ["weakly_supervised"]
+    SPLITS = {"train": 3 + 2, "validation": 1, "test": 1}  # + the 2 background-only videos
+
+
+def _h5(folder, name, key="avadataset"):
+    with h5py.File(folder / name, "r") as f:
+        return f[key][()]
+
+
+def test_dummy_data_is_the_generators_output(tmp_path):
+    fresh = synthetic.write_dummy_data(tmp_path / "dummy")
+    assert sorted(p.name for p in fresh.iterdir()) == sorted(p.name for p in DUMMY.iterdir())
+    for path in fresh.iterdir():
+        if path.suffix == ".h5":
+            with h5py.File(path, "r") as f:
+                key = next(iter(f.keys()))
+            np.testing.assert_array_equal(_h5(fresh, path.name, key), _h5(DUMMY, path.name, key), err_msg=path.name)
+        else:
+            assert path.read_text() == (DUMMY / path.name).read_text(), path.name
+
+
+def test_builder_reproduces_the_synthetic_files_exactly(synthetic_ave_dir, built_ave):
+    audio = _h5(synthetic_ave_dir, "audio_feature.h5")
+    visual = _h5(synthetic_ave_dir, "visual_feature.h5")
+    labels = _h5(synthetic_ave_dir, "labels.h5").argmax(-1)
+    mil = _h5(synthetic_ave_dir, "mil_labels.h5").argmax(-1)
+    annotations = ave.read_annotations(synthetic_ave_dir / "Annotations.txt")
+    for split, order_file in ave_files.ORDER_FILES.items():
+        arrays = pipeline.split_arrays(built_ave, split)
+        rows = arrays["row"]
+        assert sorted(rows) == sorted(_h5(synthetic_ave_dir, order_file, "order"))
+        np.testing.assert_array_equal(arrays["audio"], audio[rows].astype(np.float32))
+        np.testing.assert_array_equal(arrays["visual"], visual[rows].astype(np.float32))
+        np.testing.assert_array_equal(arrays["segment_labels"], labels[rows])
+        np.testing.assert_array_equal(arrays["video_label"], mil[rows])
+    for example in tfds.as_numpy(pipeline.load_split(built_ave, "test")):
+        a = annotations[example["row"]]
+        assert example["video_id"].decode() == a.video_id
+        assert example["span"].tolist() == [a.start, a.end]
+
+
+def test_corrected_config_takes_test_labels_from_right_labels(synthetic_ave_dir, built_ave):
+    right = _h5(synthetic_ave_dir, "right_labels.h5").argmax(-1)
+    test = pipeline.split_arrays(built_ave, "test", "corrected")
+    np.testing.assert_array_equal(test["segment_labels"], right[test["row"]])
+    original = pipeline.split_arrays(built_ave, "test", "supervised")
+    assert (test["segment_labels"] != original["segment_labels"]).any()  # the fixture has corrected rows
+    for split in ("train", "validation"):
+        a = pipeline.split_arrays(built_ave, split, "corrected")
+        b = pipeline.split_arrays(built_ave, split, "supervised")
+        np.testing.assert_array_equal(a["segment_labels"], b["segment_labels"])
+
+
+def test_weakly_supervised_train_has_video_labels_only_plus_background_videos(synthetic_ave_dir, built_ave):
+    train = {int(e["row"]): e for e in tfds.as_numpy(pipeline.load_split(built_ave, "train", "weakly_supervised"))}
+    noisy_rows = [r for r in train if r < 0]
+    assert sorted(noisy_rows) == sorted(-1 - j for j in range(len(_h5(synthetic_ave_dir, "labels_noisy.h5"))))
+    noisy_audio = _h5(synthetic_ave_dir, "audio_feature_noisy.h5")
+    for r, e in train.items():
+        assert (e["segment_labels"] == e["video_label"]).all()  # video label broadcast, no segment truth
+        if r < 0:
+            assert e["video_label"] == ave.BACKGROUND
+            np.testing.assert_array_equal(e["audio"], noisy_audio[-1 - r].astype(np.float32))
+        else:
+            assert e["span"].tolist() == [-1, -1]
+    val = pipeline.split_arrays(built_ave, "validation", "weakly_supervised")
+    np.testing.assert_array_equal(val["segment_labels"], pipeline.split_arrays(built_ave, "validation")["segment_labels"])
+
+
+def _copy_manual(source, dest, skip=(), link_features=True):
+    """A writable copy of a manual folder; large feature files are symlinked, not copied."""
+    dest.mkdir()
+    for path in source.iterdir():
+        if path.name in skip:
+            continue
+        if link_features and path.name.startswith(("audio_feature", "visual_feature")):
+            (dest / path.name).symlink_to(path)
+        else:
+            shutil.copy(path, dest / path.name)
+    return dest
+
+
+def test_text_files_give_the_same_labels_and_splits_as_the_h5_files(synthetic_ave_dir, built_ave, tmp_path, caplog):
+    text_only = _copy_manual(synthetic_ave_dir, tmp_path / "manual", skip=ave_files.H5_LABEL_FILES)
+    with caplog.at_level(logging.INFO):
+        pipeline.build_dataset(text_only, tmp_path / "data", "supervised")
+    assert "labels and splits from Annotations.txt + trainSet.txt" in caplog.text
+    for split in pipeline.SPLITS:
+        from_text = pipeline.split_arrays(tmp_path / "data", split)
+        from_h5 = pipeline.split_arrays(built_ave, split)
+        for key in ("row", "segment_labels", "video_label"):
+            np.testing.assert_array_equal(from_text[key], from_h5[key], err_msg=f"{split} {key}")
+
+
+def test_tfds_build_command_builds_every_config_from_the_repo_root(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tensorflow_datasets.scripts.cli.main", "build", "tfds_ave",
+         "--manual_dir", str(DUMMY), "--data_dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for config, train in (("supervised", 3), ("corrected", 3), ("weakly_supervised", 5)):
+        builder = tfds.builder(f"tfds_ave/{config}", data_dir=tmp_path)
+        assert {s: builder.info.splits[s].num_examples for s in pipeline.SPLITS} == {
+            "train": train, "validation": 1, "test": 1}
+
+
+# --- bad inputs: one clear line naming the file, what was expected and what was found ------------
+
+
+@pytest.fixture
+def manual(tmp_path):
+    return _copy_manual(DUMMY, tmp_path / "manual", link_features=False)
+
+
+def _rewrite(folder, name, data, key="avadataset"):
+    (folder / name).unlink()
+    with h5py.File(folder / name, "w") as f:
+        f.create_dataset(key, data=data)
+
+
+def _build_fails(manual, match, config="supervised"):
+    data_dir = manual.parent / "data"
+    with pytest.raises(ave_files.AveFilesError, match=match) as info:
+        pipeline.build_dataset(manual, data_dir, config)
+    assert "\n" not in str(info.value)
+    return data_dir
+
+
+def test_missing_feature_file_lists_the_expected_files(manual):
+    (manual / "visual_feature.h5").unlink()
+    _build_fails(manual, r"missing visual_feature\.h5 in .*expected files: audio_feature\.h5, visual_feature\.h5")
+
+
+def test_missing_label_files_name_both_accepted_sets(manual):
+    for name in ave_files.H5_LABEL_FILES[:1] + ave_files.TEXT_LABEL_FILES[:1]:
+        (manual / name).unlink()
+    _build_fails(manual, r"need either labels\.h5, .* or trainSet\.txt, .*; missing labels\.h5, trainSet\.txt")
+
+
+def test_corrected_config_without_right_labels_says_where_they_come_from(manual):
+    (manual / "right_labels.h5").unlink()
+    _build_fails(manual, r"tfds_ave/corrected \(C-AVE test labels from the PSP authors\): missing right_labels\.h5",
+                 config="corrected")
+
+
+def test_wrong_key_names_the_file_and_both_keys(manual):
+    _rewrite(manual, "audio_feature.h5", _h5(manual, "audio_feature.h5"), key="features")
+    _build_fails(manual, r"audio_feature\.h5: expected key 'avadataset', found keys \['features'\]")
+
+
+def test_wrong_feature_shape_names_expected_and_found(manual):
+    _rewrite(manual, "visual_feature.h5", _h5(manual, "visual_feature.h5")[..., :256])
+    _build_fails(manual, r"visual_feature\.h5\['avadataset'\]: expected shape \(5, 10, 7, 7, 512\) for the 5 rows"
+                 r" of Annotations\.txt, found \(5, 10, 7, 7, 256\)")
+
+
+def test_wrong_row_count_names_expected_and_found(manual):
+    _rewrite(manual, "audio_feature.h5", _h5(manual, "audio_feature.h5")[:4])
+    _build_fails(manual, r"audio_feature\.h5\['avadataset'\]: expected shape \(5, 10, 128\) .*found \(4, 10, 128\)")
+
+
+def test_nan_feature_row_fails_and_leaves_no_dataset_behind(manual):
+    visual = _h5(manual, "visual_feature.h5")
+    row = int(_h5(manual, "test_order.h5", "order")[0])
+    visual[row, 3, 1, 1, 7] = np.nan
+    _rewrite(manual, "visual_feature.h5", visual)
+    data_dir = _build_fails(manual, rf"visual_feature\.h5\['avadataset'\] row {row}: expected finite features,"
+                                    " found NaN or inf")
+    assert not tfds.builder("tfds_ave/supervised", data_dir=data_dir).is_prepared()
+    assert list((data_dir / "tfds_ave" / "supervised").glob("*")) == []  # no incomplete.* folder left
+    with pytest.raises(FileNotFoundError, match="tfds_ave/supervised is not built there"):
+        pipeline.load_split(data_dir, "train")
+
+
+def test_order_index_out_of_range_names_the_index_and_position(manual):
+    _rewrite(manual, "val_order.h5", np.array([99], np.int64), key="order")
+    _build_fails(manual, r"val_order\.h5: expected row indices in \[0, 5\) .*found 99 at position 0")
+
+
+def test_overlapping_splits_are_refused(manual):
+    train = _h5(manual, "train_order.h5", "order")
+    _rewrite(manual, "test_order.h5", train[:1], key="order")
+    _build_fails(manual, rf"train_order\.h5 and test_order\.h5: expected disjoint splits, found 1 shared rows"
+                         rf" \(first: {int(train[0])}\)")
+
+
+def test_label_segment_with_no_class_is_refused(manual):
+    labels = _h5(manual, "labels.h5")
+    labels[2, 4] = 0.0
+    _rewrite(manual, "labels.h5", labels)
+    _build_fails(manual, r"labels\.h5 row 2 segment 4: expected a one-hot vector over 29 classes, found no class set")
+
+
+def test_label_value_other_than_0_or_1_is_refused(manual):
+    labels = _h5(manual, "labels.h5")
+    labels[1, 0, ave.BACKGROUND] = 0.5
+    _rewrite(manual, "labels.h5", labels)
+    _build_fails(manual, r"labels\.h5 row 1 segment 0: expected one-hot values 0/1, found 0\.5")
+
+
+def test_multi_hot_segments_take_the_lowest_class_and_are_counted(manual, caplog):
+    labels = _h5(manual, "labels.h5")
+    row = int(_h5(manual, "test_order.h5", "order")[0])
+    labels[row, 0] = 0.0
+    labels[row, 0, [3, 11]] = 1.0  # two event labels, like the real rows 171 and 2189
+    _rewrite(manual, "labels.h5", labels)
+    with caplog.at_level(logging.INFO):
+        pipeline.build_dataset(manual, manual.parent / "data", "supervised")
+    assert f"1 segment labels in 1 rows [{row}] had several classes set" in caplog.text
+    test = pipeline.split_arrays(manual.parent / "data", "test")
+    assert test["segment_labels"][list(test["row"]).index(row), 0] == 3
+
+
+def test_video_label_row_not_one_hot_is_refused(manual):
+    mil = _h5(manual, "mil_labels.h5")
+    mil[0, ave.BACKGROUND] = 1.0
+    _rewrite(manual, "mil_labels.h5", mil)
+    _build_fails(manual, r"mil_labels\.h5 row 0: expected one-hot over the 28 event classes")
+
+
+def test_background_video_labels_must_be_background(manual):
+    noisy = _h5(manual, "labels_noisy.h5")
+    noisy[1] = np.eye(ave.NUM_CLASSES)[4]
+    _rewrite(manual, "labels_noisy.h5", noisy)
+    _build_fails(manual, r"labels_noisy\.h5 row 1: expected one-hot at column 28 \(background\)",
+                 config="weakly_supervised")
+
+
+def test_split_file_line_not_in_annotations_is_refused(manual):
+    for name in ave_files.H5_LABEL_FILES:
+        (manual / name).unlink()
+    (manual / "valSet.txt").write_text("Bark&notAVideo00&good&0&10\n")
+    _build_fails(manual, r"valSet\.txt line 1: expected a row of Annotations\.txt, found 'Bark&notAVideo00&good&0&10'")
+
+
+def test_unknown_class_in_annotations_is_refused(manual):
+    lines = (manual / "Annotations.txt").read_text().splitlines()
+    lines[1] = "Kazoo&" + lines[1].split("&", 1)[1]
+    (manual / "Annotations.txt").write_text("\n".join(lines) + "\n")
+    _build_fails(manual, r"Annotations\.txt line 2: unknown AVE class 'Kazoo'")
