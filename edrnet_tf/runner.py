@@ -208,7 +208,7 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
     to_xy = targets(settings.task, list(model.output))
     model.fit(train_batches.map(to_xy),
               validation_data=pipeline.eval_pipeline(validation_examples, settings.batch_size).map(to_xy),
-              epochs=settings.epochs, verbose=verbose,
+              epochs=settings.epochs, verbose=verbose, shuffle=False,  # the pipelines shuffle
               callbacks=train_callbacks(config, settings, output, validation, steps_per_epoch)
               + list(extra_callbacks))
     if not (output / "model.keras").exists():
