@@ -94,7 +94,8 @@ def test_ensure_synthetic_writes_and_builds_once(tmp_path):
 
 
 def test_bad_config_split_and_unbuilt_config_are_one_line_errors(built_ave, tmp_path):
-    with pytest.raises(ValueError, match=r"config: expected one of supervised, corrected, weakly_supervised, found 'sel'"):
+    with pytest.raises(ValueError,
+                       match=r"config: expected one of supervised, corrected, weakly_supervised, found 'sel'"):
         pipeline.load_split(built_ave, "train", "sel")
     with pytest.raises(ValueError, match=r"split: expected one of train, validation, test, found 'val'"):
         pipeline.load_split(built_ave, "val")

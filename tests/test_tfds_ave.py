@@ -98,7 +98,8 @@ def test_weakly_supervised_train_has_video_labels_only_plus_background_videos(sy
         else:
             assert e["span"].tolist() == [-1, -1]
     val = pipeline.split_arrays(built_ave, "validation", "weakly_supervised")
-    np.testing.assert_array_equal(val["segment_labels"], pipeline.split_arrays(built_ave, "validation")["segment_labels"])
+    supervised = pipeline.split_arrays(built_ave, "validation")
+    np.testing.assert_array_equal(val["segment_labels"], supervised["segment_labels"])
 
 
 def _copy_manual(source, dest, skip=(), link_features=True):
