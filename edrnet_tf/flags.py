@@ -53,6 +53,14 @@ def default_tfds_dir():
     return pathlib.Path(os.environ.get("TFDS_DATA_DIR") or pathlib.Path.home() / "tensorflow_datasets")
 
 
+def demo_default(name):
+    """The help text of a per-dataset default: "X" or "X for ave, Y for synthetic"."""
+    ave_value, synthetic_value = DEMO_DEFAULTS["ave"][name], DEMO_DEFAULTS["synthetic"][name]
+    if ave_value == synthetic_value:
+        return f"Default: {ave_value}."
+    return f"Default: {ave_value} for ave, {synthetic_value} for synthetic (the CPU demo)."
+
+
 def positive_int(text):
     value = int(text)
     if value < 1:
@@ -105,8 +113,7 @@ def add_data_flags(parser, dataset_default="synthetic"):
                             "needs right_labels.h5). Both are reported whenever both exist. Default: %(default)s.")
     group.add_argument("--batch-size", type=positive_int, default=None,
                        help="Videos per batch (split across devices under a distribution). "
-                            f"Default: {DEMO_DEFAULTS['ave']['batch_size']} for ave, "
-                            f"{DEMO_DEFAULTS['synthetic']['batch_size']} for synthetic.")
+                            + demo_default("batch_size"))
     return group
 
 
@@ -125,8 +132,7 @@ def build_train_parser():
                            "Default: %(default)s.")
     task.add_argument("--smb-per-class", type=non_negative_int, default=None, metavar="S",
                       help="SMB video fusion: S fused training videos per class, a fresh set every epoch "
-                           "(0 = off; sel only). Default: 250 for ave (the paper), "
-                           f"{DEMO_DEFAULTS['synthetic']['smb_per_class']} for synthetic (CPU demo).")
+                           "(0 = off; sel only; 250 is the paper's). " + demo_default("smb_per_class"))
 
     model = parser.add_argument_group("model (EDRNetConfig; defaults are the paper's k=3, L=4, d=768)")
     helps = config_field_help()
@@ -146,22 +152,20 @@ def build_train_parser():
 
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=positive_int, default=None,
-                     help=f"Maximum epochs (early stopping may end sooner). Default: "
-                          f"{DEMO_DEFAULTS['ave']['epochs']} for ave, {DEMO_DEFAULTS['synthetic']['epochs']} "
-                          "for synthetic.")
+                     help="Maximum epochs (early stopping may end sooner). " + demo_default("epochs"))
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                     help=f"Optimiser. Default: {DEMO_DEFAULTS['ave']['optimizer']}.")
+                     help="Optimiser (sgd: momentum 0.9, Nesterov). " + demo_default("optimizer"))
     opt.add_argument("--learning-rate", type=positive_float, default=None,
-                     help=f"Initial learning rate. Default: {DEMO_DEFAULTS['ave']['learning_rate']}.")
+                     help="Initial learning rate. " + demo_default("learning_rate"))
     opt.add_argument("--lr-schedule", choices=SCHEDULES, default=None,
                      help="'constant'; 'cosine': cosine decay to 0 over --epochs; 'plateau': divide by 10 after "
                           "--plateau-patience epochs without a better validation accuracy. "
-                          f"Default: {DEMO_DEFAULTS['ave']['lr_schedule']}.")
+                          + demo_default("lr_schedule"))
     opt.add_argument("--weight-decay", type=float, default=None,
-                     help=f"Decoupled weight decay (adamw only). Default: {DEMO_DEFAULTS['ave']['weight_decay']}.")
+                     help="Decoupled weight decay (adamw only). " + demo_default("weight_decay"))
     opt.add_argument("--early-stopping", type=non_negative_int, default=None, metavar="PATIENCE",
                      help="Stop after PATIENCE epochs without a better validation accuracy (0 = never). "
-                          f"Default: {DEMO_DEFAULTS['ave']['early_stopping']}.")
+                          + demo_default("early_stopping"))
     opt.add_argument("--plateau-patience", type=positive_int, default=3,
                      help="Patience of --lr-schedule plateau. Default: %(default)s.")
     opt.add_argument("--seed", type=int, default=0,
