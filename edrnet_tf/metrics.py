@@ -30,8 +30,10 @@ class _SegmentMetric(keras.metrics.Metric):
         y_hat = predicted_labels(y_pred, self.b2ilc, self.background, self.witness_rate)
         weight = ops.ones_like(y_true, dtype="float32")
         if sample_weight is not None:
-            weight = weight * ops.cast(sample_weight, "float32")[:, None] if len(sample_weight.shape) == 1 \
-                else weight * ops.cast(sample_weight, "float32")
+            sample_weight = ops.cast(sample_weight, "float32")
+            if len(sample_weight.shape) == 1:  # one weight per video
+                sample_weight = sample_weight[:, None]
+            weight = weight * sample_weight
         return y_true, y_hat, weight
 
     def get_config(self):
@@ -116,7 +118,8 @@ class LSSTerm(keras.metrics.Metric):
     """One Land-Shore-Sea term (Eqs. 8-10) averaged over every video that has it since the last reset.
 
     ``y_true``: [B, N] int segment labels; ``y_pred``: [B, N, d] features. Over one batch this equals
-    the corresponding term of ``lss_terms``; over a split it weights each video equally.
+    the corresponding term of ``lss_terms``; over a split it weights each video equally
+    (``sample_weight`` is not used).
 
     Args:
         term: "land", "sea" or "shore".

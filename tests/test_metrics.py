@@ -116,3 +116,11 @@ def test_lss_term_rejects_unknown_term():
                                     metrics.LSSTerm(term="shore", alpha=0.3)], ids=lambda m: m.name)
 def test_metrics_serialize(metric):
     assert_serialization_round_trip(metric)
+
+
+def test_segment_accuracy_sample_weight_per_video_masks_videos():
+    y = np.array([[3] * 10, [4] * 10])
+    y_hat = np.array([[3] * 10, [BG] * 10])
+    metric = metrics.SegmentAccuracy()
+    metric.update_state(y, one_hot_probs(y_hat), sample_weight=np.array([1.0, 0.0]))
+    assert float(to_numpy(metric.result())) == pytest.approx(1.0)
