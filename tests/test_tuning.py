@@ -120,6 +120,18 @@ def test_bad_flags_exit_with_one_line_naming_the_flag(capsys):
         assert len(err.splitlines()) == 1 and flag in err
 
 
+def test_missing_data_stops_the_search_with_one_clear_error_instead_of_failing_every_trial(tmp_path):
+    from edrnet_tf.data_source import DataSource
+
+    config = EDRNetConfig(width=16, visual_width=8)
+    space = studies.study_space("fig7b", config, smb_per_class=0, learning_rate=1e-4)
+    hypermodel = EDRNetHyperModel(space, config, TrainSettings(), source=DataSource("ave", tmp_path / "nowhere"))
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    with pytest.raises(keras_tuner.errors.FatalValueError, match=r"nowhere: tfds_ave/supervised is not built"):
+        hypermodel.fit(hp, hypermodel.build(hp))
+
+
 def read_rows(folder):
     with open(folder / "results.csv") as f:
         return list(csv.DictReader(f))

@@ -93,22 +93,24 @@ class EDRNetHyperModel(keras_tuner.HyperModel):
         config, settings = self.trial(hp)
         epochs = epochs or settings.epochs
         start = time.perf_counter()
-        source = self.data_source()
-        train_batches, steps_per_epoch = runner.training_data(source, settings)
+        try:  # bad data is no reason to try the next trial: stop the search with its one-line message
+            source = self.data_source()
+            train_batches, steps_per_epoch = runner.training_data(source, settings)
+            validation, test = self.split("validation"), self.split("test")
+        except (FileNotFoundError, ValueError) as error:
+            raise keras_tuner.errors.FatalValueError(str(error)) from error
         loss, loss_weights = objective(config, settings.task)
         model.compile(optimizer=runner.make_optimizer(settings, steps_per_epoch or 1), loss=loss,
                       loss_weights=loss_weights,
                       metrics=runner.compiled_metrics(config, settings.task, list(model.output)),
                       jit_compile=settings.jit_compile)
         to_xy = runner.targets(settings.task, list(model.output))
-        validation = self.split("validation")
         history = model.fit(
             train_batches.map(to_xy),
             validation_data=pipeline.eval_pipeline(pipeline.load_split(source.data_dir, "validation"),
                                                    settings.batch_size).map(to_xy),
             epochs=epochs, initial_epoch=initial_epoch, verbose=verbose,
             callbacks=self.training_callbacks(config, settings, validation, epochs) + list(callbacks))
-        test = self.split("test")
         outputs = model.predict({"audio": test["audio"], "visual": test["visual"]},
                                 batch_size=settings.batch_size, verbose=0)
         accuracy = report.head_accuracies(outputs, test["segment_labels"], config.background,
