@@ -84,14 +84,14 @@ def test_b2ilc_option_changes_only_the_predictions_compared():
 def test_lss_term_metric_averages_over_videos_having_the_term(term):
     metric = metrics.LSSTerm(term=term, alpha=0.5)
     rng = np.random.default_rng(0)
-    values, counts = [], []
-    for size in (5, 2, 9):
-        y = random_labels(batch=size, seed=size, p_background=0.5)
+    values = []
+    for seed in range(3):  # equal batch sizes: one trace per op on JAX; videos still differ in terms
+        size = 6
+        y = random_labels(batch=size, seed=seed, p_background=0.5)
         x = rng.standard_normal((size, 10, 6)).astype("float32")
         metric.update_state(y, x)
         value, has = to_numpy(losses.lss_per_video(y, x, alpha=0.5)[term])
         values.append(value[has])
-        counts.append(has.sum())
     expected = np.concatenate(values).mean()
     assert float(to_numpy(metric.result())) == pytest.approx(expected, rel=1e-5)
 
