@@ -169,6 +169,9 @@ def build_parser():
                         help="PNG file to write. Default: cam_row<R>.png in the current folder.")
     parser.add_argument("--cell-px", type=flags.positive_int, default=96,
                         help="Pixels per frame in the strip. Default: %(default)s.")
+    parser.add_argument("--scale", choices=("map", "strip"), default="map",
+                        help="Colour scale: each map from its own min to max ('map': where the focus is), or one "
+                             "scale per row ('strip': also how strong). Default: %(default)s.")
     flags.add_data_flags(parser, dataset_default=None)
     return parser
 
@@ -202,7 +205,7 @@ def main(argv=None):
     cam_strip.write_strip(
         output, {kind: cams[kind][0] for kind in cam_kinds(model)}, model.config.kernel_size,
         labels=example["segment_labels"], predictions=cams["probs"][0].argmax(-1), class_names=names,
-        frames=frames, cell_px=args.cell_px,
+        frames=frames, cell_px=args.cell_px, scale=args.scale,
         title=f"row {args.row} ({split}): {names[int(example['video_label'])]}"
               + (" [synthetic data]" if source.synthetic else ""))
     print(output)

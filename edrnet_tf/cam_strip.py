@@ -48,11 +48,20 @@ def read_frames(folder, n_segments):
     return frames
 
 
-def normalise(cams):
-    """Min-max scaling to [0, 1] over all positions of one CAM kind, so the positions compare."""
+SCALES = ("map", "strip")
+
+
+def normalise(cams, scale="map"):
+    """Min-max scaling of [T, h, w] CAMs to [0, 1]: each map on its own (``"map"``: where the focus is at
+    each position, as CAMs are usually shown) or over all positions of the kind (``"strip"``: also how
+    strong it is from one position to the next)."""
+    if scale not in SCALES:
+        raise ValueError(f"--scale={scale!r} is invalid: expected one of {', '.join(SCALES)}")
     cams = np.asarray(cams, np.float64)
-    low, high = cams.min(), cams.max()
-    return (cams - low) / (high - low) if high > low else np.zeros_like(cams)
+    axes = (-2, -1) if scale == "map" else None
+    low, high = cams.min(axis=axes, keepdims=True), cams.max(axis=axes, keepdims=True)
+    span = high - low
+    return np.divide(cams - low, span, out=np.zeros_like(cams), where=span > 0)
 
 
 def short_name(name, length=14):
@@ -61,7 +70,7 @@ def short_name(name, length=14):
 
 
 def write_strip(output, cams, kernel_size, labels, predictions, class_names=None, frames=None, cell_px=96,
-                title=None):
+                title=None, scale="map"):
     """Writes the Fig. 8 strip of one video as a PNG.
 
     Args:
@@ -73,6 +82,7 @@ def write_strip(output, cams, kernel_size, labels, predictions, class_names=None
         frames: None or N RGB images ([H, W, 3] uint8); the CAMs are drawn over them.
         cell_px: pixels per cell.
         title: a line above the strip.
+        scale: ``"map"`` or ``"strip"`` (see ``normalise``).
     """
     import matplotlib
 
@@ -120,7 +130,7 @@ def write_strip(output, cams, kernel_size, labels, predictions, class_names=None
 
     if title:
         figure.text(0.5, 1 - title_px / 2 / height, title, ha="center", va="center", fontsize=font * 1.2)
-    upsampled = {kind: upsample(normalise(cams[kind]), cell_px) for kind in kinds}
+    upsampled = {kind: upsample(normalise(cams[kind], scale), cell_px) for kind in kinds}
     for r, row in enumerate(rows):
         cell(r, 0).text(0.5, 0.5, "frames" if row == "frames" else TITLES[row].replace(" ", "\n", 1),
                         ha="center", va="center", fontsize=font * 1.1)

@@ -215,3 +215,15 @@ def test_cli_names_a_missing_model_and_an_unknown_row(built_ave, tmp_path):
         cam.main(["--model", str(tmp_path / "bad.keras"), "--row", "0"])
     with pytest.raises(ValueError, match="--row=999999 is invalid"):
         cam.find_example(built_ave, 999999)
+
+
+def test_normalise_scales_each_map_or_the_whole_strip_to_unit_range():
+    cams = np.stack([np.arange(49.0).reshape(7, 7), 10 + 2 * np.arange(49.0).reshape(7, 7)])
+    per_map = cam_strip.normalise(cams, "map")
+    np.testing.assert_allclose(per_map[0], per_map[1])
+    np.testing.assert_allclose([per_map.min(axis=(1, 2)), per_map.max(axis=(1, 2))], [[0, 0], [1, 1]])
+    strip = cam_strip.normalise(cams, "strip")
+    np.testing.assert_allclose(strip, (cams - 0.0) / (10 + 2 * 48.0))
+    np.testing.assert_array_equal(cam_strip.normalise(np.ones((2, 7, 7))), np.zeros((2, 7, 7)))
+    with pytest.raises(ValueError, match="--scale='x' is invalid"):
+        cam_strip.normalise(cams, "x")
