@@ -99,7 +99,8 @@ def plot(found, swept, path, title):
     order = [n for n in ("kernel_size", "num_layers", "width", "smb_per_class", "learning_rate", "lambda2")
              if n in swept] or ["kernel_size"]
     done = [r for r in found if r.get(OBJECTIVE) is not None]
-    figure, axes = pyplot.subplots(1, len(order), figsize=(3.6 * len(order), 3.2), squeeze=False, dpi=100)
+    figure, axes = pyplot.subplots(1, len(order), figsize=(max(5.5, 3.6 * len(order)), 3.4), squeeze=False,
+                                   dpi=100)
     axis_labels = {**{v[1]: v[2] for v in studies.PANELS.values()}, "learning_rate": "learning rate",
                    "lambda2": "lambda2 (LSS weight)"}
     letters = {v[1]: v[0] for v in studies.PANELS.values()}
@@ -121,7 +122,7 @@ def plot(found, swept, path, title):
         axis.set_ylabel("SEL accuracy (%)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    figure.suptitle(title, fontsize=10)
+    figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     figure.savefig(path)
     pyplot.close(figure)

@@ -62,7 +62,8 @@ def build_parser():
                        help="SMB S values instead of the study's (0 = no fusion).")
     space.add_argument("--learning-rate", type=flags.positive_float, default=None,
                        help="Fix the learning rate (the open searches tune it). Default for the Fig. 7 studies: "
-                            f"{runner.DEMO_DEFAULTS['ave']['learning_rate']}.")
+                            f"the training default ({runner.DEMO_DEFAULTS['ave']['learning_rate']} for ave, "
+                            f"{runner.DEMO_DEFAULTS['synthetic']['learning_rate']} for synthetic).")
     space.add_argument("--lambda2", type=float, default=None,
                        help=f"Fix lambda2 (the open searches tune it). Default: {EDRNetConfig.lambda2}.")
     space.add_argument("--visual-width", type=flags.positive_int, default=EDRNetConfig.visual_width,
