@@ -177,7 +177,7 @@ def role():
 def title(study, settings):
     data = ("AVE" if settings.dataset == "ave" else
             f"SYNTHETIC data ({settings.synthetic_videos} videos, seed {settings.synthetic_seed})")
-    return f"{study} on {data}, {settings.epochs} epochs/trial"
+    return f"{study} on {data}, {settings.epochs} epoch(s) per trial"
 
 
 def main(argv=None):
@@ -206,9 +206,9 @@ def main(argv=None):
     found = results.rows(tuner.oracle)
     table = results.write_all(found, space.swept(), folder, title(args.study, settings))
     print(table)
+    board = f"; TensorBoard: tensorboard --logdir {folder / 'logs'}" if search_callbacks else ""
     print(f"{PROG}: {len(found)} trials, search {time.perf_counter() - start:.0f} s this run; results in "
-          f"{folder / 'results.csv'}, {folder / 'results.md'}, {folder / 'results.png'}; "
-          f"TensorBoard: tensorboard --logdir {folder / 'logs'}", flush=True)
+          f"{folder / 'results.csv'}, {folder / 'results.md'}, {folder / 'results.png'}{board}", flush=True)
     return found
 
 
