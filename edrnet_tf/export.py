@@ -33,10 +33,17 @@ def export_saved_model(model, path):
     """Writes ``model`` as a SavedModel at ``path`` (see the module docstring for its signature)."""
     archive = keras.export.ExportArchive()
     archive.track(model)
+    options = {}
+    if keras.backend.backend() == "jax":
+        # One symbolic batch and length for both inputs; the length written as m + L*(k-1) with m >= 1,
+        # so jax2tf can prove every valid Conv1D keeps a positive length.
+        length = f"m + {model.config.min_segments - 1}"
+        options["jax2tf_kwargs"] = {"polymorphic_shapes": [
+            f"(b, {length}, {ave.AUDIO_DIM})", f"(b, {length}, {', '.join(map(str, ave.VISUAL_SHAPE))})"]}
     archive.add_endpoint(ENDPOINT, serving_fn(model), input_signature=[
         tf.TensorSpec([None, None, ave.AUDIO_DIM], tf.float32, name="audio"),
         tf.TensorSpec([None, None, *ave.VISUAL_SHAPE], tf.float32, name="visual"),
-    ])
+    ], **options)
     archive.write_out(str(path), verbose=False)
     return pathlib.Path(path)
 
