@@ -151,8 +151,8 @@ def make_tuner(study, hypermodel, folder, max_trials, epochs, seed):
 
 
 def check_resume(folder, description):
-    """Records the study's flags in ``study.json``; a rerun with other flags would mix two searches, so it
-    exits naming both instead."""
+    """Records the study's flags in ``study.json`` and returns whether the study resumes; a rerun with other
+    flags would mix two searches in one oracle, so it raises a one-line ValueError naming what differs."""
     path = folder / "study.json"
     if path.exists():
         before = json.loads(path.read_text())
