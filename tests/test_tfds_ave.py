@@ -117,7 +117,7 @@ def _copy_manual(source, dest, skip=(), link_features=True):
 
 def test_text_files_give_the_same_labels_and_splits_as_the_h5_files(synthetic_ave_dir, built_ave, tmp_path, caplog):
     text_only = _copy_manual(synthetic_ave_dir, tmp_path / "manual", skip=ave_files.H5_LABEL_FILES)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="absl"):
         pipeline.build_dataset(text_only, tmp_path / "data", "supervised")
     assert "labels and splits from Annotations.txt + trainSet.txt" in caplog.text
     for split in pipeline.SPLITS:
@@ -239,7 +239,7 @@ def test_multi_hot_segments_take_the_lowest_class_and_are_counted(manual, caplog
     labels[row, 0] = 0.0
     labels[row, 0, [3, 11]] = 1.0  # two event labels, like the real rows 171 and 2189
     _rewrite(manual, "labels.h5", labels)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="absl"):
         pipeline.build_dataset(manual, manual.parent / "data", "supervised")
     assert f"1 segment labels in 1 rows [{row}] had several classes set" in caplog.text
     test = pipeline.split_arrays(manual.parent / "data", "test")
