@@ -26,9 +26,10 @@ from edrnet_tf.model import EDRNet
 # defaults live in EDRNetConfig; "synthetic" is the CPU demo schedule, "ave" the full setting.
 DEMO_DEFAULTS = {
     "ave": dict(synthetic_videos=None, batch_size=32, epochs=60, smb_per_class=250, optimizer="adam",
-                learning_rate=1e-4, lr_schedule="plateau", weight_decay=0.0, early_stopping=10),
+                learning_rate=3e-4, lr_schedule="plateau", weight_decay=0.0, early_stopping=10, jit_compile=True),
     "synthetic": dict(synthetic_videos=400, batch_size=16, epochs=6, smb_per_class=4, optimizer="adam",
-                      learning_rate=1e-3, lr_schedule="constant", weight_decay=0.0, early_stopping=10),
+                      learning_rate=3e-4, lr_schedule="constant", weight_decay=0.0, early_stopping=10,
+                      jit_compile=False),
 }
 HPARAM_FIELDS = ("task", "smb_per_class", "batch_size", "epochs", "optimizer", "learning_rate", "lr_schedule",
                  "weight_decay", "early_stopping", "seed", "dataset")
