@@ -13,7 +13,8 @@ paper, with the paper's figures (real AVE) beside the measured ones.
 
 Runs live in ``OUTPUT/runs/<task>-<branches>-lss<lambda2>-smb<S>/seed<s>/`` (a plain run folder of
 ``python -m edrnet_tf.train``); a run whose ``run.json`` matches and that holds ``metrics.json`` is reused,
-so both tables share their common run, and an interrupted sweep resumes where it stopped.
+so both tables share their common run, and an interrupted sweep resumes where it stopped; a run folder of
+other settings is never overwritten (it raises).
 
 CLI: ``python -m edrnet_tf.experiments table3|table4 --seeds N --output DIR [any python -m edrnet_tf.train
 flag except --task, --output, --backup (and --branches for table4)]``.
@@ -90,27 +91,37 @@ def check_flags(table, config, settings):
                          "EDRNet)")
 
 
-def run_matches(run_dir, config, settings):
-    """Whether ``run_dir`` is a finished run of exactly this config and settings."""
+def run_differences(run_dir, config, settings):
+    """What ``run_dir/run.json`` records differently from ``config``/``settings``: [] when it is this run,
+    None when there is no readable run.json."""
     try:
         run = json.loads((run_dir / "run.json").read_text())
-        json.loads((run_dir / "metrics.json").read_text())
     except (OSError, ValueError):
-        return False
-    return run.get("config") == config.to_dict() and run.get("settings") == settings.to_dict()
+        return None
+    wanted = {"config": config.to_dict(), "settings": settings.to_dict()}
+    return [f"{part}.{key}: {run.get(part, {}).get(key)!r} there, {value!r} now"
+            for part in wanted for key, value in wanted[part].items() if run.get(part, {}).get(key) != value]
 
 
 def train_or_reuse(spec, config, settings, runs_dir, seed, log=print):
-    """The ``metrics.json`` dict of ``spec`` at ``seed``: trained into ``runs_dir/<key>/seed<seed>`` or reused."""
+    """The ``metrics.json`` dict of ``spec`` at ``seed``: trained into ``runs_dir/<key>/seed<seed>`` or reused.
+
+    A finished run of the same config and settings is reused; an unfinished one (no metrics.json) is
+    trained again; a run of other settings (say, another learning rate) is left alone and raises.
+    """
     from edrnet_tf import runner
 
     run_dir = pathlib.Path(runs_dir) / spec.key(config, settings) / f"seed{seed}"
     config, settings = spec.apply(config, settings)
     settings = dataclasses.replace(settings, seed=seed, output=run_dir, backup=False)
-    if run_matches(run_dir, config, settings):
+    differences = run_differences(run_dir, config, settings)
+    if differences:
+        raise ValueError(f"{run_dir}: holds a run of other settings ({'; '.join(differences)}); expected the "
+                         "same flags as the earlier sweep into this --output, or a new --output")
+    if differences == [] and (run_dir / "metrics.json").is_file():
         log(f"reusing {run_dir}")
     else:
-        if run_dir.exists():  # an unfinished or different run of ours: start it again
+        if run_dir.exists():  # an unfinished run of these settings: start it again
             shutil.rmtree(run_dir)
         log(f"training {run_dir}")
         runner.train(config, settings, verbose=2)

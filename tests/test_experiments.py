@@ -1,5 +1,6 @@
 """Tables 3 and 4 (edrnet_tf.experiments): layouts, seed statistics, run reuse, flags; a tiny synthetic sweep."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -128,3 +129,21 @@ def test_tiny_synthetic_tables_have_the_paper_layouts_and_reuse_runs(built_ave, 
     assert by_name["A + V + Dual-Phase Fusion"]["gated"]["values"] == rows["+ LSS + SMBVF + B2ILC"]["sel"]["values"]
     lines = [l for l in experiments.write_results(result4, output).splitlines() if l.startswith("|")]
     assert len(lines) == 2 + 6 and all(l.count("|") == 11 for l in lines)
+
+
+def test_a_run_of_other_settings_is_kept_and_named_not_overwritten(built_ave, tmp_path):
+    _, _, output, config, settings = tiny_setup(built_ave, tmp_path)
+    spec = experiments.TABLE3[0][2]
+    run_dir = output / "runs" / spec.key(config, settings) / "seed0"
+    run_dir.mkdir(parents=True)
+    other_config, other_settings = spec.apply(config, settings)
+    other_settings = dataclasses.replace(other_settings, seed=0, output=run_dir, learning_rate=0.5)
+    (run_dir / "run.json").write_text(json.dumps({"config": other_config.to_dict(),
+                                                  "settings": other_settings.to_dict()}))
+    (run_dir / "metrics.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"holds a run of other settings \(settings.learning_rate: 0.5 there, "
+                                         r"0.0003 now\); expected the same flags") as error:
+        experiments.train_or_reuse(spec, config, dataclasses.replace(settings, learning_rate=3e-4), output / "runs",
+                                   0, log=lambda m: None)
+    assert "\n" not in str(error.value)
+    assert (run_dir / "metrics.json").read_text() == "{}"
