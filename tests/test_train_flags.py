@@ -77,9 +77,12 @@ def test_missing_ave_data_exits_with_one_line_saying_how_to_build_it(tmp_path, c
     assert not out.exists()  # nothing half-written
 
 
-def test_synthetic_run_says_synthetic_in_its_first_line():
-    _, settings = flags.parse_train_args([])
-    assert "synthetic" in train.describe(settings).split("\n")[0]
+def test_synthetic_run_says_synthetic_in_its_first_printed_line(monkeypatch, capsys):
+    monkeypatch.setattr(runner, "train", lambda config, settings: print("training"))
+    train.main([])
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith("EDRNet SEL training on synthetic AVE-layout features") and "NOT the real AVE" in first
+    assert second == "training"
 
 
 def test_distribution_choices_on_this_backend():
