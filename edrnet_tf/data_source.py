@@ -13,8 +13,6 @@ import tensorflow_datasets as tfds
 
 from edrnet_tf.data import pipeline
 
-CONFIGS = ("supervised", "corrected", "weakly_supervised")
-
 
 @dataclasses.dataclass(frozen=True)
 class DataSource:
