@@ -71,7 +71,7 @@ def test_declared_space_has_l_max_per_k_and_the_issue_ranges():
 
 @pytest.mark.parametrize("tuner_class,trials,options", [
     (keras_tuner.RandomSearch, 300, {}),
-    (keras_tuner.BayesianOptimization, 14, {"num_initial_points": 6}),  # 8 proposals of the Gaussian process
+    (keras_tuner.BayesianOptimization, 8, {"num_initial_points": 5}),  # 3 proposals of the Gaussian process
 ])
 def test_sampled_l_never_exceeds_l_max_of_sampled_k_and_every_k_is_reached(tmp_path, tuner_class, trials, options):
     tuner = recording_tuner(tuner_class, hypermodel_for("random"), tmp_path, max_trials=trials, **options)
