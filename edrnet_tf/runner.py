@@ -122,7 +122,7 @@ def training_data(source, settings):
         examples = pipeline.load_split(source.data_dir, "train")
         batches = pipeline.train_pipeline(examples, settings.batch_size, shuffle=True, seed=settings.seed)
     else:
-        arrays = pipeline.split_arrays(source.data_dir, "train")
+        arrays = pipeline.split_arrays(source.data_dir, "train", features="variable")  # held once, no NumPy copy
         fusable = smb.StateDatabase.from_labels(arrays["segment_labels"], arrays["video_label"]).fusable_classes()
         videos = len(arrays["video_label"]) + settings.smb_per_class * len(fusable)
         examples = smb.smb_training_dataset(arrays, settings.smb_per_class, seed=settings.seed)

@@ -84,6 +84,19 @@ def test_split_arrays_returns_float32_features_and_int_labels(built_ave):
     assert arrays["segment_labels"].shape == (n, 10) and arrays["video_label"].shape == (n,)
 
 
+def test_split_arrays_can_hold_the_features_once_in_cpu_variables(built_ave):
+    numpy = pipeline.split_arrays(built_ave, "train")
+    held = pipeline.split_arrays(built_ave, "train", features="variable")
+    for key in ("audio", "visual"):
+        assert isinstance(held[key], tf.Variable) and not held[key].trainable
+        np.testing.assert_array_equal(held[key].numpy(), numpy[key])
+    for key in ("segment_labels", "video_label", "row"):
+        np.testing.assert_array_equal(held[key], numpy[key])
+    expected = r"split_arrays\(features='list'\) is invalid: expected one of \('numpy', 'variable'\)"
+    with pytest.raises(ValueError, match=expected):
+        pipeline.split_arrays(built_ave, "train", features="list")
+
+
 def test_ensure_synthetic_writes_and_builds_once(tmp_path):
     manual, data = pipeline.ensure_synthetic(tmp_path, videos=4, seed=2)
     stamp = (manual / "visual_feature.h5").stat().st_mtime_ns

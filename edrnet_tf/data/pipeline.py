@@ -91,14 +91,31 @@ def load_split(data_dir, split, config="supervised"):
     return builder.as_dataset(split=split, shuffle_files=False)
 
 
-def split_arrays(data_dir, split, config="supervised"):
-    """One split as NumPy arrays: audio [M,10,128], visual [M,10,7,7,512] float32, segment_labels [M,10],
-    video_label [M] and row [M] int64, in the stored order."""
+FEATURE_HOLDERS = ("numpy", "variable")
+
+
+def _feature_array(features, shape, name):
+    if features == "numpy":
+        return np.empty(shape, np.float32)
+    with tf.device("/CPU:0"):
+        return tf.Variable(tf.zeros(shape, tf.float32), trainable=False, name=name)
+
+
+def split_arrays(data_dir, split, config="supervised", features="numpy"):
+    """One split in memory: audio [M,10,128], visual [M,10,7,7,512] float32, segment_labels [M,10],
+    video_label [M] and row [M] int64, in the stored order.
+
+    ``features="variable"`` fills the audio and visual features straight into CPU ``tf.Variable``s, 64
+    videos at a time, so the split is held once (what SMB fusion gathers from) with no NumPy copy beside
+    it; ``"numpy"`` gives NumPy arrays.
+    """
+    if features not in FEATURE_HOLDERS:
+        raise ValueError(f"split_arrays(features={features!r}) is invalid: expected one of {FEATURE_HOLDERS}")
     ds = load_split(data_dir, split, config)
     total = int(ds.cardinality())
     out = {
-        "audio": np.empty((total, ave.N_SEGMENTS, ave.AUDIO_DIM), np.float32),
-        "visual": np.empty((total, ave.N_SEGMENTS) + ave.VISUAL_SHAPE, np.float32),
+        "audio": _feature_array(features, (total, ave.N_SEGMENTS, ave.AUDIO_DIM), f"{split}_audio"),
+        "visual": _feature_array(features, (total, ave.N_SEGMENTS) + ave.VISUAL_SHAPE, f"{split}_visual"),
         "segment_labels": np.empty((total, ave.N_SEGMENTS), np.int64),
         "video_label": np.empty((total,), np.int64),
         "row": np.empty((total,), np.int64),
@@ -107,7 +124,10 @@ def split_arrays(data_dir, split, config="supervised"):
     for batch in ds.batch(64).as_numpy_iterator():
         n = len(batch["row"])
         for key, array in out.items():
-            array[at: at + n] = batch[key]
+            if isinstance(array, tf.Variable):
+                array.scatter_update(tf.IndexedSlices(batch[key], tf.range(at, at + n)))
+            else:
+                array[at: at + n] = batch[key]
         at += n
     return out
 
