@@ -12,14 +12,18 @@ import json
 import math
 import pathlib
 
-from edrnet_tf import cli
+from edrnet_tf import cli, report
 
 PROG = "python -m edrnet_tf.compare"
 SORTS = ("class", "delta", "abs-delta")
 
 
-def load_metrics(path, what="run"):
-    """The ``metrics.json`` of a run folder (or the file itself), checked for the figures compared here."""
+def load_metrics(path, what="run", b2ilc=False):
+    """The ``metrics.json`` of a run folder (or the file itself), checked for the figures compared here.
+
+    The per-class figures compared are those without B2ILC, or with it (``b2ilc=True``); either way
+    they are returned under ``"per_class_accuracy"``.
+    """
     path = pathlib.Path(path)
     file = path / "metrics.json" if path.is_dir() else path
     if not file.is_file():
@@ -29,11 +33,13 @@ def load_metrics(path, what="run"):
         figures = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{file}: expected the JSON of a run's metrics.json, found invalid JSON ({error})") from None
+    key = report.PER_CLASS_KEYS[b2ilc]
     try:
+        figures["per_class_accuracy"] = figures[key]
         per_class = figures["per_class_accuracy"]["accuracy"]
         figures["test"][per_class_labels(figures)]["gated"]["raw"]
     except (KeyError, TypeError) as error:
-        raise ValueError(f"{file}: expected a metrics.json of python -m edrnet_tf.train (per_class_accuracy and "
+        raise ValueError(f"{file}: expected a metrics.json of python -m edrnet_tf.train ({key} and "
                          f"test accuracies), found no {error}") from None
     if not isinstance(per_class, dict) or not all(v is None or isinstance(v, (int, float)) for v in per_class.values()):
         raise ValueError(f"{file}: expected per_class_accuracy.accuracy to map class names to accuracies or null")
@@ -57,16 +63,18 @@ def delta(a, b):
     return None if a is None or b is None else b - a
 
 
-def compare(run_a, run_b, classes=None, sort="class"):
+def compare(run_a, run_b, classes=None, sort="class", b2ilc_a=False, b2ilc_b=False):
     """The overall and per-class accuracies of two runs and their deltas B - A (fractions in [0, 1]).
 
     Args:
         run_a, run_b: run folders (or their metrics.json files).
         classes: class names to keep (all by default); an unknown name raises.
         sort: "class" (class index order), "delta" (largest gain first) or "abs-delta".
+        b2ilc_a, b2ilc_b: compare each run's per-class accuracy with B2ILC; ``compare(run, run,
+            b2ilc_b=True)`` gives what B2ILC changes per class in one model (the paper's WSEL deltas).
     """
-    file_a, a = load_metrics(run_a, "RUN_A")
-    file_b, b = load_metrics(run_b, "RUN_B")
+    file_a, a = load_metrics(run_a, "RUN_A", b2ilc_a)
+    file_b, b = load_metrics(run_b, "RUN_B", b2ilc_b)
     if per_class_labels(a) != per_class_labels(b):
         raise ValueError(f"{file_b}: per-class accuracy is on the {per_class_labels(b)!r} test labels, but {file_a} "
                          f"is on {per_class_labels(a)!r}; expected the same labels in both runs")
@@ -101,7 +109,8 @@ def compare(run_a, run_b, classes=None, sort="class"):
                             "delta": delta(acc_a, acc_b)})
     return {"run_a": str(file_a), "run_b": str(file_b), "labels": labels,
             "per_class_head": a["per_class_accuracy"].get("head", "gated"),
-            "per_class_b2ilc": bool(a["per_class_accuracy"].get("b2ilc", False)),
+            "per_class_b2ilc": {"a": bool(a["per_class_accuracy"].get("b2ilc", False)),
+                                "b": bool(b["per_class_accuracy"].get("b2ilc", False))},
             "synthetic": bool(a.get("synthetic") or b.get("synthetic")),
             "dataset": {"a": a.get("dataset"), "b": b.get("dataset")},
             "overall": overall, "per_class": rows}
@@ -122,7 +131,8 @@ def markdown(result):
         lines.append(f"| {row['head']} | {'on' if row['b2ilc'] else 'off'} | {percent(row['a'])} | "
                      f"{percent(row['b'])} | {percent(row['delta'], signed=True)} |")
     lines += ["", f"Per-class accuracy of the {result['per_class_head']} head "
-                  f"(B2ILC {'on' if result['per_class_b2ilc'] else 'off'}):", "",
+                  f"(B2ILC: A {'on' if result['per_class_b2ilc']['a'] else 'off'}, "
+                  f"B {'on' if result['per_class_b2ilc']['b'] else 'off'}):", "",
               "| class | segments | A (%) | B (%) | B - A (pp) |", "|---|---:|---:|---:|---:|"]
     for row in result["per_class"]:
         segments = "" if row["segments"] is None else str(row["segments"])
@@ -153,6 +163,11 @@ def build_parser():
     parser.add_argument("--sort", choices=SORTS, default="class",
                         help="Row order: class index, largest gain first, or largest change first. "
                              "Default: %(default)s.")
+    parser.add_argument("--b2ilc-a", action="store_true",
+                        help="Per-class accuracy of RUN_A with B2ILC applied (default: without).")
+    parser.add_argument("--b2ilc-b", action="store_true",
+                        help="Per-class accuracy of RUN_B with B2ILC applied; RUN_A = RUN_B with only --b2ilc-b "
+                             "gives what B2ILC changes per class.")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="Also write the comparison as JSON here.")
     parser.add_argument("--markdown", type=pathlib.Path, default=None, help="Also write the Markdown here.")
     return parser
@@ -160,7 +175,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    result = compare(args.run_a, args.run_b, classes=args.classes, sort=args.sort)
+    result = compare(args.run_a, args.run_b, classes=args.classes, sort=args.sort,
+                     b2ilc_a=args.b2ilc_a, b2ilc_b=args.b2ilc_b)
     text = markdown(result)
     if args.json:
         write_text(args.json, json.dumps(result, indent=2) + "\n")

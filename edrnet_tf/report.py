@@ -12,6 +12,7 @@ from edrnet_tf import ave, metrics
 from edrnet_tf.data import pipeline
 
 HEADS = {"gated": "probs", "audio": "probs_audio", "visual": "probs_visual"}
+PER_CLASS_KEYS = {False: "per_class_accuracy", True: "per_class_accuracy_b2ilc"}  # gated head, headline labels
 
 
 def head_accuracies(outputs, labels, background=ave.BACKGROUND, witness_rate=0.5):
@@ -62,8 +63,11 @@ def test_report(model, source, batch_size=32, headline="original"):
     counts = label_counts(source.data_dir)
     majority = int(np.argmax(counts))
     names = ave.class_names()
-    per_class = metrics.PerClassAccuracy(num_classes=config.num_classes)
-    per_class.update_state(label_sets[headline], outputs["probs"])
+    per_class = {}
+    for b2ilc in (False, True):
+        per_class[b2ilc] = metrics.PerClassAccuracy(num_classes=config.num_classes, b2ilc=b2ilc,
+                                                    background=config.background, witness_rate=config.witness_rate)
+        per_class[b2ilc].update_state(label_sets[headline], outputs["probs"])
     confusion = metrics.ConfusionMatrix(num_classes=config.num_classes)
     confusion.update_state(label_sets[headline], outputs["probs"])
     test_figures = {name: head_accuracies(outputs, labels, config.background, config.witness_rate)
@@ -78,9 +82,10 @@ def test_report(model, source, batch_size=32, headline="original"):
         "test": test_figures,
         "majority_baseline": {"class": names[majority], "index": majority,
                               **{name: float(np.mean(labels == majority)) for name, labels in label_sets.items()}},
-        "per_class_accuracy": {"labels": headline, "head": "gated", "b2ilc": False,
-                               "accuracy": {n: (None if np.isnan(a) else float(a))
-                                            for n, a in zip(names, np.asarray(per_class.result()))}},
+        **{PER_CLASS_KEYS[b2ilc]: {"labels": headline, "head": "gated", "b2ilc": b2ilc,
+                                   "accuracy": {n: (None if np.isnan(a) else float(a))
+                                                for n, a in zip(names, np.asarray(metric.result()))}}
+           for b2ilc, metric in per_class.items()},
         "confusion_matrix": {"labels": headline, "head": "gated", "b2ilc": False, "rows": "true",
                              "matrix": np.asarray(confusion.result()).astype(int).tolist()},
     }

@@ -11,7 +11,7 @@ from tests.helpers import tiny_config
 NAMES = list(ave.class_names())
 
 
-def write_metrics(folder, per_class, gated=0.5, labels="original", synthetic=True):
+def write_metrics(folder, per_class, gated=0.5, labels="original", synthetic=True, per_class_b2ilc=None):
     """A metrics.json in the layout of ``edrnet_tf.report.test_report`` with the given per-class accuracies."""
     folder.mkdir(parents=True, exist_ok=True)
     accuracy = {name: per_class.get(name) for name in NAMES}
@@ -20,6 +20,8 @@ def write_metrics(folder, per_class, gated=0.5, labels="original", synthetic=Tru
         "test": {labels: {"gated": {"raw": gated, "b2ilc": gated + 0.01},
                           "audio": {"raw": 0.3, "b2ilc": 0.31}, "visual": {"raw": 0.4, "b2ilc": 0.41}}},
         "per_class_accuracy": {"labels": labels, "head": "gated", "b2ilc": False, "accuracy": accuracy},
+        "per_class_accuracy_b2ilc": {"labels": labels, "head": "gated", "b2ilc": True,
+                                     "accuracy": {name: (per_class_b2ilc or per_class).get(name) for name in NAMES}},
         "confusion_matrix": {"matrix": np.diag(np.arange(1, len(NAMES) + 1)).tolist()},
     }
     (folder / "metrics.json").write_text(json.dumps(figures))
@@ -65,6 +67,18 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     assert saved["per_class"] == [{"class": "Bus", "a": 0.5, "b": 0.75, "delta": 0.25, "segments": 21}]
     assert (tmp_path / "c.md").read_text() == printed
     assert "| Bus | 21 | 50.00 | 75.00 | +25.00 |" in printed
+
+
+def test_b2ilc_flags_pick_each_runs_per_class_accuracy_with_b2ilc(tmp_path, capsys):
+    run = write_metrics(tmp_path / "wsel", {"Truck": 0.40, "Motorcycle": 0.30},
+                        per_class_b2ilc={"Truck": 0.505, "Motorcycle": 0.40})
+    result = compare.compare(run, run, classes=["Truck", "Motorcycle"], b2ilc_b=True)
+    assert [(r["class"], r["a"], r["b"]) for r in result["per_class"]] == [
+        ("Truck", 0.40, 0.505), ("Motorcycle", 0.30, 0.40)]
+    assert result["per_class"][0]["delta"] == pytest.approx(0.105)
+    assert result["per_class_b2ilc"] == {"a": False, "b": True}
+    compare.main([str(run), str(run), "--b2ilc-b", "--classes", "Truck"])
+    assert "(B2ILC: A off, B on)" in capsys.readouterr().out
 
 
 def test_missing_and_invalid_files_give_one_line_errors(tmp_path):
@@ -122,7 +136,12 @@ def test_compares_the_metrics_json_the_runner_writes(built_ave, tmp_path):
         (tmp_path / name / "metrics.json").write_text(json.dumps(figures))
     result = compare.compare(tmp_path / "a", tmp_path / "b")
     total = sum(r["segments"] for r in result["per_class"])
-    assert total == 10 * json.loads((tmp_path / "a" / "metrics.json").read_text())["test_videos"]
+    figures = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert total == 10 * figures["test_videos"]
+    for b2ilc, key in ((False, "raw"), (True, "b2ilc")):  # per-class accuracies weighted by segments = global
+        per_class = compare.compare(tmp_path / "a", tmp_path / "a", b2ilc_a=b2ilc)["per_class"]
+        weighted = sum(r["a"] * r["segments"] for r in per_class if r["a"] is not None) / total
+        assert weighted == pytest.approx(figures["test"]["original"]["gated"][key])
     for row in result["per_class"]:
         if row["a"] is not None:
             assert row["delta"] == pytest.approx(row["b"] - row["a"])
