@@ -131,25 +131,6 @@ def find_example(data_dir, row, splits=("test", "validation", "train")):
                      f"{data_dir}")
 
 
-def load_model(path):
-    """A trained EDRNet from a ``.keras`` file or a run folder holding ``model.keras``."""
-    import edrnet_tf  # noqa: F401  (registers the custom objects before loading)
-
-    path = pathlib.Path(path)
-    file = path / "model.keras" if path.is_dir() else path
-    if not file.is_file():
-        raise FileNotFoundError(f"--model={str(path)!r} is invalid: expected a .keras file or a run folder "
-                                f"holding model.keras, found {'a folder without it' if path.is_dir() else 'nothing'}")
-    try:
-        model = keras.saving.load_model(file)
-    except Exception as error:  # a corrupt or foreign file: one line naming it
-        raise ValueError(f"--model={str(file)!r} is invalid: expected a saved EDRNet .keras file, could not load "
-                         f"it ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
-    if not hasattr(model, "config"):
-        raise ValueError(f"--model={str(file)!r} is invalid: expected a saved EDRNet, found {type(model).__name__}")
-    return model
-
-
 def build_parser():
     from edrnet_tf import cli, flags
 
@@ -194,7 +175,9 @@ def main(argv=None):
     from edrnet_tf import cam_strip
 
     args = build_parser().parse_args(argv)
-    model = load_model(args.model)
+    from edrnet_tf import runner
+
+    model = runner.load_trained_model(args.model)
     source = data_source_of(args)
     split, example = find_example(source.data_dir, args.row)
     frames = cam_strip.read_frames(args.frames, example["audio"].shape[0]) if args.frames else None

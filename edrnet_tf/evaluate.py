@@ -9,7 +9,6 @@ import dataclasses
 import json
 import pathlib
 
-import keras
 
 from edrnet_tf import flags, report, runner
 from edrnet_tf.cli import OneLineParser, run_main
@@ -55,7 +54,7 @@ def main(argv=None):
     model_path, settings = settings_for(parser, args)
     source = settings.data_source()
     print(f"Evaluating {model_path} on the test split of {source.description}", flush=True)
-    figures = report.test_report(keras.saving.load_model(model_path), source, settings.batch_size,
+    figures = report.test_report(runner.load_trained_model(model_path), source, settings.batch_size,
                                  headline=settings.test_labels)
     print(report.format_table(figures))
     if args.output is not None:

@@ -12,10 +12,9 @@ import pathlib
 import sys
 
 import h5py
-import keras
 import numpy as np
 
-from edrnet_tf import ave, inference
+from edrnet_tf import ave, inference, runner
 from edrnet_tf.cli import OneLineParser, run_main
 
 PROG = "python -m edrnet_tf.predict"
@@ -84,7 +83,7 @@ def main(argv=None):
         parser.error(f"--rows={args.rows!r} is invalid: expected indices and ranges like '0,4,10-12'")
     if any(not 0 <= r < videos for r in rows):
         parser.error(f"--rows={args.rows!r} is invalid: expected rows in [0, {videos - 1}]")
-    model = keras.saving.load_model(model_path)
+    model = runner.load_trained_model(model_path)
     config = model.config
     window = args.window or config.n_segments
     stride = args.stride or max(1, window // 2)

@@ -218,6 +218,23 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
     return finish(output, source, settings)
 
 
+def load_trained_model(path):
+    """A trained EDRNet from a ``.keras`` file or a run folder holding ``model.keras``."""
+    path = pathlib.Path(path)
+    file = path / "model.keras" if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"--model={str(path)!r} is invalid: expected a .keras file or a run folder "
+                                f"holding model.keras, found {'a folder without it' if path.is_dir() else 'nothing'}")
+    try:
+        model = keras.saving.load_model(file)
+    except Exception as error:  # a corrupt or foreign file: one line naming it
+        raise ValueError(f"--model={str(file)!r} is invalid: expected a saved EDRNet .keras file, could not load "
+                         f"it ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+    if not hasattr(model, "config"):
+        raise ValueError(f"--model={str(file)!r} is invalid: expected a saved EDRNet, found {type(model).__name__}")
+    return model
+
+
 def finish(output, source, settings):
     """Test figures of the best checkpoint -> metrics.json, the printed table, TensorBoard; SavedModel export."""
     model = keras.saving.load_model(output / "model.keras")

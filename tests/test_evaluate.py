@@ -51,3 +51,14 @@ def test_evaluate_without_a_model_exits_with_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--model=" in error
+
+
+def test_evaluate_a_corrupt_model_file_exits_with_one_line(built_ave, tmp_path):
+    (tmp_path / "model.keras").write_text("not a zip")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(evaluate.PROG, evaluate.main, ["--model", str(tmp_path), "--dataset", "ave",
+                                                "--data-dir", str(built_ave)])
+    message = str(exit_info.value.code)
+    assert "\n" not in message
+    assert message.startswith("python -m edrnet_tf.evaluate: error: --model=")
+    assert "model.keras' is invalid: expected a saved EDRNet .keras file, could not load it" in message
