@@ -5,11 +5,20 @@ Writes one JSON line per video: ``row``, the ``segment_labels`` (class names aft
 probability). The HDF5 files hold [M, T, 128] audio and [M, T, 7, 7, 512] visual features (AVE layout,
 any T >= L*(k-1)+1); videos longer than the training length are read in sliding windows
 (``edrnet_tf.inference``).
+
+Bad input exits with one line naming the flag: status 2 for a bad flag value or file layout, status 1
+for a row that cannot be read or holds NaN/inf (the whole command is refused: no row is skipped) and
+for a model whose probabilities are not finite. With ``--output`` the lines go to a temporary file
+beside it, renamed to ``--output`` only when every row succeeded, so a failure leaves no partial file
+and the JSON never holds NaN.
 """
 
+import contextlib
 import json
+import os
 import pathlib
 import sys
+import tempfile
 
 import h5py
 import numpy as np
@@ -21,11 +30,17 @@ PROG = "python -m edrnet_tf.predict"
 
 
 def parse_rows(text):
-    """``"0,4,10-12"`` -> [0, 4, 10, 11, 12]."""
+    """``"0,4,10-12"`` -> [0, 4, 10, 11, 12]; a part that is not an index or an ascending range raises."""
     rows = []
     for part in text.split(","):
         low, _, high = part.strip().partition("-")
-        rows.extend(range(int(low), int(high or low) + 1))
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(f"found {part.strip()!r}") from None
+        if last < first:
+            raise ValueError(f"found the descending range {part.strip()!r}")
+        rows.extend(range(first, last + 1))
     return rows
 
 
@@ -61,12 +76,57 @@ def open_features(parser, path, key, flag, tail):
     if data.ndim != 2 + len(tail) or tuple(data.shape[2:]) != tuple(tail):
         parser.error(f"{flag}={str(path)!r} is invalid: expected shape [M, T, {', '.join(map(str, tail))}], "
                      f"found {list(data.shape)}")
+    if data.dtype.kind not in "fiu":
+        parser.error(f"{flag}={str(path)!r} is invalid: expected float or integer features, found dtype {data.dtype}")
     return data
+
+
+def check_args(parser, args):
+    """Flags that need no file: sizes are positive integers, ``--output`` is a file in an existing folder."""
+    for flag, value in (("--batch-size", args.batch_size), ("--window", args.window), ("--stride", args.stride)):
+        if value is not None and value < 1:
+            parser.error(f"{flag}={value} is invalid: expected a positive integer")
+    if args.output is not None and (args.output.is_dir() or not args.output.parent.is_dir()):
+        parser.error(f"--output={str(args.output)!r} is invalid: expected a file path in an existing folder")
+
+
+def read_rows(data, rows, flag, path):
+    """float32 features of ``rows`` (in that order) from ``data``; a read error or a non-finite row raises
+    one line naming the file and the row."""
+    order = sorted(set(rows))  # h5py reads increasing, distinct indices
+    try:
+        block = np.asarray(data[order], np.float32)[[order.index(r) for r in rows]]
+    except OSError as error:
+        raise ValueError(f"{flag}={str(path)!r} is invalid: expected readable features in rows {order[0]}-"
+                         f"{order[-1]}, found a truncated or corrupt file ({str(error).splitlines()[0]})") from None
+    finite = np.isfinite(block).reshape(len(rows), -1).all(-1)
+    if not finite.all():
+        raise ValueError(f"{flag}={str(path)!r} is invalid: expected finite features, found NaN or inf in row "
+                         f"{rows[int(np.argmin(finite))]}")
+    return block
+
+
+@contextlib.contextmanager
+def output_stream(path):
+    """Standard output, or a temporary file beside ``path`` renamed to it only when the block succeeds."""
+    if path is None:
+        yield sys.stdout
+        return
+    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".partial",
+                                         delete=False)
+    try:
+        with handle:
+            yield handle
+        os.replace(handle.name, path)
+    finally:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_args(parser, args)
     model_path = args.model / "model.keras" if args.model.is_dir() else args.model
     if not model_path.exists():
         parser.error(f"--model={str(args.model)!r} is invalid: expected a run folder holding model.keras "
@@ -79,39 +139,37 @@ def main(argv=None):
     videos, length = audio.shape[:2]
     try:
         rows = parse_rows(args.rows) if args.rows else list(range(videos))
-    except ValueError:
-        parser.error(f"--rows={args.rows!r} is invalid: expected indices and ranges like '0,4,10-12'")
+    except ValueError as error:
+        parser.error(f"--rows={args.rows!r} is invalid: expected indices and ascending ranges like '0,4,10-12', "
+                     f"{error}")
     if any(not 0 <= r < videos for r in rows):
         parser.error(f"--rows={args.rows!r} is invalid: expected rows in [0, {videos - 1}]")
     model = runner.load_trained_model(model_path)
     config = model.config
-    window = args.window or config.n_segments
-    stride = args.stride or max(1, window // 2)
+    window = config.n_segments if args.window is None else args.window
+    stride = max(1, window // 2) if args.stride is None else args.stride
     if min(window, length) < config.min_segments:
         parser.error(f"--window={window} is invalid: expected windows of at least L*(k-1)+1="
                      f"{config.min_segments} segments for this model (videos have T={length})")
-    if not 1 <= stride <= window:
-        parser.error(f"--stride={stride} is invalid: expected an integer in [1, {window}]")
+    if stride > window:
+        parser.error(f"--stride={stride} is invalid: expected an integer in [1, {window}] (the window)")
 
     def predict(a, v):
         return model.predict({"audio": a, "visual": v}, batch_size=args.batch_size, verbose=0)["probs"]
 
-    out = args.output.open("w") if args.output else sys.stdout
-    try:
+    with output_stream(args.output) as out:
         for i in range(0, len(rows), args.batch_size):
             chunk = rows[i:i + args.batch_size]
-            order = sorted(set(chunk))  # h5py reads increasing, distinct indices
-            where = [order.index(r) for r in chunk]
-            a = np.asarray(audio[order], np.float32)[where]
-            v = np.asarray(visual[order], np.float32)[where]
+            a = read_rows(audio, chunk, "--audio", args.audio)
+            v = read_rows(visual, chunk, "--visual", args.visual)
             probs = inference.windowed_probs(predict, a, v, window, stride)
+            finite = np.isfinite(probs).reshape(len(chunk), -1).all(-1)
+            if not finite.all():
+                raise ValueError(f"--model={str(model_path)!r} is invalid: expected finite probabilities, found "
+                                 f"NaN or inf for row {chunk[int(np.argmin(finite))]} (a diverged model?)")
             for line in inference.describe_videos(probs, chunk, ave.class_names(), config.background,
                                                   config.witness_rate):
-                out.write(json.dumps(line) + "\n")
-    finally:
-        if args.output:
-            out.close()
-
+                out.write(json.dumps(line, allow_nan=False) + "\n")
 
 if __name__ == "__main__":
     run_main(PROG, main)

@@ -91,20 +91,83 @@ def test_predict_cli_writes_one_json_line_per_25_segment_video(model_and_files):
         assert covered == [t for t, c in enumerate(line["labels"]) if c != ave.BACKGROUND]
 
 
+def _argv(folder, model=None, audio="audio.h5", visual="visual.h5"):
+    """predict's argv on files of ``folder`` with ``--output folder/events.jsonl``."""
+    return ["--model", str(model or folder), "--audio", str(folder / audio), "--visual", str(folder / visual),
+            "--output", str(folder / "events.jsonl")]
+
+
 @pytest.mark.parametrize("change,flag", [
     ({"--audio": "visual.h5"}, "--audio"),
     ({"--visual": "missing.h5"}, "--visual"),
     ({"--key": "features"}, "--audio"),
     ({"--rows": "0,7"}, "--rows"),
+    ({"--rows": "5-2"}, "--rows"),
     ({"--window": "4"}, "--window"),
+    ({"--window": "0"}, "--window"),
+    ({"--stride": "0"}, "--stride"),
+    ({"--batch-size": "0"}, "--batch-size"),
+    ({"--batch-size": "-1"}, "--batch-size"),
+    ({"--output": "no_such_folder/events.jsonl"}, "--output"),
 ])
-def test_bad_predict_input_exits_with_one_line_naming_the_flag(model_and_files, capsys, change, flag):
+def test_bad_predict_input_exits_with_one_line_naming_the_flag(model_and_files, tmp_path, capsys, change, flag):
     folder = model_and_files[0]
-    args = {"--model": str(folder), "--audio": "audio.h5", "--visual": "visual.h5", **change}
-    argv = [x for k, v in args.items() for x in (k, v if k in ("--model", "--key", "--rows", "--window")
-                                                  else str(folder / v))]
+    args = {"--model": str(folder), "--audio": "audio.h5", "--visual": "visual.h5", "--output": "events.jsonl",
+            **change}
+    base = {"--audio": folder, "--visual": folder, "--output": tmp_path}
+    argv = [x for k, v in args.items() for x in (k, str(base[k] / v) if k in base else v)]
     with pytest.raises(SystemExit) as exit_info:
         run_main("predict", predict.main, argv)
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and f"{flag}=" in error
+    assert list(tmp_path.iterdir()) == []  # no output, not even an empty one
+
+
+def _write_features(folder, name, data, **storage):
+    with h5py.File(folder / name, "w") as f:
+        f.create_dataset("avadataset", data=data, **storage)
+
+
+def _refused(argv, folder):
+    """Runs predict expecting exit status 1 (one line, returned); ``events.jsonl`` keeps its old content."""
+    (folder / "events.jsonl").write_text("earlier output\n")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main("predict", predict.main, argv)
+    message = exit_info.value.code
+    assert isinstance(message, str) and "\n" not in message  # sys.exit(message): status 1
+    assert (folder / "events.jsonl").read_text() == "earlier output\n"
+    assert sorted(p.name for p in folder.iterdir() if "events" in p.name) == ["events.jsonl"]  # no temp file left
+    return message
+
+
+def test_a_nan_input_row_is_refused_naming_the_row(model_and_files):
+    folder, _, audio, _ = model_and_files
+    audio = audio.copy()
+    audio[1, 7, 3] = np.nan
+    _write_features(folder, "nan_audio.h5", audio)
+    message = _refused(_argv(folder, audio="nan_audio.h5"), folder)
+    assert message.endswith("nan_audio.h5' is invalid: expected finite features, found NaN or inf in row 1")
+    assert "--audio=" in message
+
+
+def test_a_read_error_after_written_rows_leaves_no_partial_output(model_and_files):
+    """Row 2 of a gzip file with one chunk per row is zeroed on disk: rows 0 and 1 are predicted first."""
+    folder, _, _, visual = model_and_files
+    _write_features(folder, "corrupt_visual.h5", visual, chunks=(1,) + visual.shape[1:], compression="gzip")
+    with h5py.File(folder / "corrupt_visual.h5", "r") as f:
+        chunk = f["avadataset"].id.get_chunk_info_by_coord((2, 0, 0, 0, 0))
+    with open(folder / "corrupt_visual.h5", "r+b") as f:
+        f.seek(chunk.byte_offset)
+        f.write(bytes(chunk.size))
+    message = _refused(_argv(folder, visual="corrupt_visual.h5") + ["--batch-size", "1"], folder)
+    assert "--visual=" in message and "corrupt_visual.h5' is invalid: expected readable features in rows 2-2" in message
+
+
+def test_a_model_giving_nan_is_refused_instead_of_writing_nan_json(model_and_files, tmp_path):
+    folder, model, _, _ = model_and_files
+    broken = EDRNet(TINY)
+    broken.set_weights([np.full_like(w, np.nan) if w.dtype.kind == "f" else w for w in model.get_weights()])
+    broken.save(tmp_path / "model.keras")
+    message = _refused(_argv(folder, model=tmp_path), folder)
+    assert "model.keras' is invalid: expected finite probabilities, found NaN or inf for row 0" in message
