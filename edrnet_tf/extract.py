@@ -1,0 +1,109 @@
+"""``python -m edrnet_tf.extract VIDEO_OR_LIST... --out DIR``: AVE-compatible features of video files.
+
+Writes ``DIR/audio_feature.h5`` ([M, T, 128] VGGish), ``DIR/visual_feature.h5`` ([M, T, 7, 7, 512]
+VGG-19 pool5, 16 frames averaged per second), key ``avadataset``, float32, and ``DIR/videos.txt`` (line i:
+the file of row i). Videos already in ``DIR`` are skipped, so an interrupted run resumes; a video that
+fails prints one line naming it and leaves no row (exit status 1 at the end). ``docs/extraction.md``
+says where the official weights are and what each step computes.
+"""
+
+import pathlib
+import sys
+
+from edrnet_tf.cli import OneLineParser, run_main
+
+PROG = "python -m edrnet_tf.extract"
+LIST_SUFFIXES = (".txt", ".lst", ".list")
+
+
+def add_weight_flags(parser):
+    """The network flags shared by ``extract`` and ``predict --video``."""
+    from edrnet_tf.extraction import pca, vggish
+
+    parser.add_argument("--vggish-checkpoint", type=pathlib.Path, default=None,
+                        help=f"The official vggish_model.ckpt ({vggish.CHECKPOINT_URL}).")
+    parser.add_argument("--vggish-pca", type=pathlib.Path, default=None,
+                        help=f"vggish_pca_params.npz ({pca.PCA_URL}): PCA-whiten and quantise the embeddings "
+                             "(AudioSet release style). Default: raw embeddings, as in the AVE features.")
+    parser.add_argument("--vgg19-weights", default="imagenet",
+                        help="'imagenet' (Keras' download) or a local VGG-19 include_top=False weights file.")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="Randomly initialised VGGish and VGG-19 (meaningless features; for tests and timing).")
+    parser.add_argument("--frames-per-segment", type=int, default=16,
+                        help="Frames averaged per one-second segment. Default: %(default)s (AVE).")
+    parser.add_argument("--extract-batch-size", type=int, default=64, help="Frames per VGG-19 batch.")
+
+
+def make_extractor(parser, args):
+    """The ``FeatureExtractor`` of the weight flags; a missing checkpoint flag exits with one line."""
+    from edrnet_tf.extraction.pipeline import FeatureExtractor
+    from edrnet_tf.extraction.vggish import CHECKPOINT_URL
+
+    if args.frames_per_segment < 1:
+        parser.error(f"--frames-per-segment={args.frames_per_segment} is invalid: expected a positive integer")
+    if args.random_weights:
+        return FeatureExtractor(None, args.vggish_pca, None, args.frames_per_segment, args.extract_batch_size)
+    if args.vggish_checkpoint is None:
+        parser.error(f"--vggish-checkpoint is required: download {CHECKPOINT_URL} "
+                     "(or pass --random-weights for timing only)")
+    return FeatureExtractor(args.vggish_checkpoint, args.vggish_pca, args.vgg19_weights, args.frames_per_segment,
+                            args.extract_batch_size)
+
+
+def video_paths(items):
+    """Video files and the lines of list files (``.txt``/``.lst``/``.list``, paths relative to the list)."""
+    paths = []
+    for item in map(pathlib.Path, items):
+        if item.suffix.lower() in LIST_SUFFIXES:
+            if not item.is_file():
+                raise FileNotFoundError(f"{str(item)!r}: no list file there")
+            lines = [line.strip() for line in item.read_text().splitlines()]
+            paths.extend(item.parent / line for line in lines if line and not line.startswith("#"))
+        else:
+            paths.append(item)
+    return paths
+
+
+def build_parser():
+    parser = OneLineParser(prog=PROG, description="Extract AVE-compatible VGGish / VGG-19 features of videos.")
+    parser.add_argument("videos", nargs="+", help="Video files, or .txt lists of them (one path a line).")
+    parser.add_argument("--out", type=pathlib.Path, required=True, help="Output folder (resumed if it exists).")
+    parser.add_argument("--segments", type=int, default=None,
+                        help="Segments T per row; longer videos keep their first T seconds, shorter ones fail. "
+                             "Default: the rows already in --out, else the first video's whole seconds.")
+    add_weight_flags(parser)
+    return parser
+
+
+def main(argv=None):
+    from tqdm import tqdm
+
+    from edrnet_tf.extraction.writer import FeatureWriter
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.segments is not None and args.segments < 1:
+        parser.error(f"--segments={args.segments} is invalid: expected a positive integer")
+    paths = video_paths(args.videos)
+    failed = 0
+    with FeatureWriter(args.out, args.segments) as writer:
+        todo = [p for p in dict.fromkeys(p.resolve() for p in paths) if p not in writer]
+        if len(todo) < len(paths):
+            print(f"{len(paths) - len(todo)} of {len(paths)} videos already in {args.out}; skipped", file=sys.stderr)
+        if not todo:
+            return 0
+        extractor = make_extractor(parser, args)
+        for path in tqdm(todo, desc="extract", unit="video", file=sys.stderr):
+            try:
+                writer.append(path, *extractor(path))
+            except (ValueError, FileNotFoundError) as error:
+                failed += 1
+                tqdm.write(f"{PROG}: error: {error}", file=sys.stderr)
+        print(f"{len(writer.videos)} videos of T={writer.segments} in {args.out}", file=sys.stderr)
+    if failed:
+        sys.exit(f"{PROG}: {failed} of {len(todo)} videos failed (see above); the others are written")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(PROG, main)

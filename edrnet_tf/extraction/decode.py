@@ -1,0 +1,113 @@
+"""Decoding a video file (PyAV, which ships FFmpeg) into one-second segments: 16 kHz mono audio and RGB
+frames sampled evenly inside each second.
+
+A video of D seconds gives T = floor(D) segments, D being the shorter of its audio and its frames. The
+audio is resampled by FFmpeg's libswresample to 16 kHz (float, per channel) and averaged over channels,
+as ``vggish_input.waveform_to_examples`` does. Segment t gets ``frames_per_segment`` frames, frame k
+being the one shown at time ``t + (k + 0.5) / frames_per_segment`` (the last frame whose timestamp is not
+later), scaled to ``image_size`` x ``image_size`` RGB (AVE's visual features: 16 frames per second, 224 x
+224, VGG-19).
+"""
+
+import dataclasses
+import pathlib
+
+import av
+import numpy as np
+
+SAMPLE_RATE = 16000
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedVideo:
+    """``audio``: [T * 16000] float32 mono samples; ``frames``: [T, F, S, S, 3] uint8 RGB."""
+
+    path: pathlib.Path
+    audio: np.ndarray
+    frames: np.ndarray
+
+    @property
+    def segments(self):
+        return self.frames.shape[0]
+
+
+def _open(path):
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r}: no video file there")
+    try:
+        return av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{str(path)!r}: cannot be read as a video ({_reason(error)})") from None
+
+
+def _reason(error):
+    """FFmpeg's own words for ``error`` (``strerror`` without the errno and path), else its first line."""
+    text = getattr(error, "strerror", None) or str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def decode_audio(container, path):
+    """All audio samples of the first audio stream, 16 kHz mono float32."""
+    if not container.streams.audio:
+        raise ValueError(f"{str(path)!r}: has no audio track")
+    resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+    chunks = []
+    for frame in container.decode(container.streams.audio[0]):
+        chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
+    chunks.extend(f.to_ndarray() for f in resampler.resample(None))
+    if not chunks:
+        return np.zeros(0, np.float32)
+    return np.concatenate(chunks, axis=1).mean(axis=0).astype(np.float32)
+
+
+def decode_frames(container, path, frames_per_segment, image_size):
+    """[N, S, S, 3] uint8: the frame shown at each time ``(i + 0.5) / frames_per_segment`` up to the video's
+    end, N being ``frames_per_segment`` times its whole seconds."""
+    if not container.streams.video:
+        raise ValueError(f"{str(path)!r}: has no video track")
+    stream = container.streams.video[0]
+    rate = float(stream.average_rate or stream.guessed_rate or 25)
+    picked, shown, shown_rgb, end = [], None, None, 0.0
+
+    def target():  # the time of the next frame to pick
+        return (len(picked) + 0.5) / frames_per_segment
+
+    for index, frame in enumerate(container.decode(stream)):
+        time = frame.time if frame.time is not None else index / rate
+        if shown is None:  # a first frame later than the first targets stands in for them
+            shown = frame
+        while target() < time:
+            if shown_rgb is None:
+                shown_rgb = shown.to_ndarray(width=image_size, height=image_size, format="rgb24")
+            picked.append(shown_rgb)
+        shown, shown_rgb, end = frame, None, time + 1.0 / rate
+    while shown is not None and target() < end:
+        if shown_rgb is None:
+            shown_rgb = shown.to_ndarray(width=image_size, height=image_size, format="rgb24")
+        picked.append(shown_rgb)
+    whole = int(np.floor(end + 1e-6)) * frames_per_segment
+    if not whole:
+        return np.zeros((0, image_size, image_size, 3), np.uint8)
+    return np.stack(picked[:whole])
+
+
+def decode_video(path, frames_per_segment=16, image_size=224):
+    """A ``DecodedVideo`` of the whole seconds of ``path``; unreadable, audio-less and sub-second videos
+    raise one-line ``ValueError`` naming the file."""
+    path = pathlib.Path(path)
+    try:
+        with _open(path) as container:
+            audio = decode_audio(container, path)
+        with _open(path) as container:
+            frames = decode_frames(container, path, frames_per_segment, image_size)
+    except (av.FFmpegError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ValueError(f"{str(path)!r}: cannot be decoded ({_reason(error)})") from None
+    segments = min(len(audio) // SAMPLE_RATE, len(frames) // frames_per_segment)
+    if segments == 0:
+        raise ValueError(f"{str(path)!r}: shorter than one second (audio {len(audio) / SAMPLE_RATE:.2f} s, "
+                         f"frames {len(frames) / frames_per_segment:.2f} s)")
+    frames = frames[:segments * frames_per_segment].reshape(segments, frames_per_segment, *frames.shape[1:])
+    return DecodedVideo(path, audio[:segments * SAMPLE_RATE], frames)
