@@ -1,6 +1,7 @@
 """``EDRNetConfig``: the one place the hyperparameter defaults live."""
 
 import dataclasses
+import math
 
 from edrnet_tf import ave
 
@@ -47,6 +48,12 @@ class EDRNetConfig:
         alpha: the shore triplet margin of Eq. 10.
         witness_rate: the B2ILC WR threshold (strict majority at 0.5).
         n_segments: N of the training data; the model accepts any N >= L*(k-1)+1.
+        normalize_inputs: standardise every audio and visual input channel with training-split statistics
+            held in the model (``EDRNet.set_input_statistics``), so it keeps taking raw AVE features.
+        lss_unit_features: compute the Land-Shore-Sea distances on L2-normalised segment features, so
+            every distance lies in [0, 2] like the shore margin alpha (off: on the raw features).
+        branch_loss_weight: weight of an auxiliary segment cross entropy on each of the audio and visual
+            heads (not in the paper; 0 trains only the gated head, as the paper's objective).
     """
 
     kernel_size: int = 3
@@ -63,6 +70,9 @@ class EDRNetConfig:
     alpha: float = 0.5
     witness_rate: float = 0.5
     n_segments: int = ave.N_SEGMENTS
+    normalize_inputs: bool = True
+    lss_unit_features: bool = True
+    branch_loss_weight: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "branches", tuple(self.branches))
@@ -84,7 +94,7 @@ class EDRNetConfig:
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
                 bad(field, value, "an integer >= 1")
-        if not 0.0 <= self.dropout < 1.0:
+        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
             bad("dropout", self.dropout, "a rate in [0, 1)")
         unknown = [b for b in self.branches if b not in BRANCHES]
         if unknown or len(set(self.branches)) != len(self.branches):
@@ -95,9 +105,13 @@ class EDRNetConfig:
             bad("num_classes", self.num_classes, "an integer >= 2")
         if not 0 <= self.background < self.num_classes:
             bad("background", self.background, f"an index in [0, {self.num_classes - 1}]")
-        for field in ("lambda1", "lambda2", "alpha"):
-            if getattr(self, field) < 0:
-                bad(field, getattr(self, field), "a value >= 0")
+        for field in ("normalize_inputs", "lss_unit_features"):
+            if not isinstance(getattr(self, field), bool):
+                bad(field, getattr(self, field), "True or False")
+        for field in ("lambda1", "lambda2", "alpha", "branch_loss_weight"):
+            value = getattr(self, field)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                bad(field, value, "a finite value >= 0")
         if not 0.0 <= self.witness_rate < 1.0:
             bad("witness_rate", self.witness_rate, "a rate in [0, 1)")
 

@@ -8,6 +8,7 @@ A bad value exits with one line naming the flag, what was expected and what was 
 import argparse
 import dataclasses
 import datetime
+import math
 import os
 import pathlib
 import re
@@ -77,8 +78,8 @@ def non_negative_int(text):
 
 def positive_float(text):
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, found {text!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, found {text!r}")
     return value
 
 
@@ -143,7 +144,7 @@ def build_train_parser():
             kwargs.update(type=branch_list, metavar="A,V,AV",
                           help=f"{helps['branches']} Comma-separated. Default: A,V,AV.")
         elif isinstance(field.default, bool):
-            raise TypeError(f"EDRNetConfig.{field.name}: boolean fields need a flag type here")
+            kwargs["action"] = argparse.BooleanOptionalAction
         elif isinstance(field.default, int):
             kwargs["type"] = int
         else:

@@ -21,6 +21,15 @@ def safe_norm(x, axis=-1):
     return ops.where(positive, ops.sqrt(ops.where(positive, squared, 1.0)), 0.0)
 
 
+def unit_features(features, epsilon=1e-6):
+    """Each segment's feature vector scaled to unit L2 norm (a zero vector stays zero).
+
+    The Land-Shore-Sea distances of Eqs. 8-10 then lie in [0, 2], the scale of the shore margin alpha,
+    and the loss cannot be lowered by shrinking the features, only by arranging their directions.
+    """
+    return features / ops.sqrt(ops.sum(ops.square(features), axis=-1, keepdims=True) + epsilon)
+
+
 def _masked_mean(values, mask, axis):
     """Mean of ``values`` over ``mask`` along ``axis``, and whether any entry was in the mask."""
     mask = ops.cast(mask, values.dtype)
@@ -110,19 +119,22 @@ class LandShoreSeaLoss(keras.losses.Loss):
     Args:
         alpha: the shore margin of Eq. 10.
         background: the background class index.
+        unit: compute the terms on ``unit_features(y_pred)`` (EDRNetConfig.lss_unit_features).
     """
 
-    def __init__(self, alpha=0.5, background=ave.BACKGROUND, name="land_shore_sea", **kwargs):
+    def __init__(self, alpha=0.5, background=ave.BACKGROUND, unit=True, name="land_shore_sea", **kwargs):
         super().__init__(name=name, **kwargs)
         self.alpha = alpha
         self.background = background
+        self.unit = unit
 
     def call(self, y_true, y_pred):
-        land, sea, shore = lss_terms(y_true, y_pred, self.alpha, self.background)
+        features = unit_features(y_pred) if self.unit else y_pred
+        land, sea, shore = lss_terms(y_true, features, self.alpha, self.background)
         return land + sea + shore
 
     def get_config(self):
-        return {**super().get_config(), "alpha": self.alpha, "background": self.background}
+        return {**super().get_config(), "alpha": self.alpha, "background": self.background, "unit": self.unit}
 
 
 def mil_pool(probs):
@@ -155,14 +167,21 @@ def objective(config, task):
     """The ``(loss, loss_weights)`` dicts for ``model.compile``, keyed by EDRNet output names.
 
     ``"sel"``: ``lambda1 * CE(probs) + lambda2 * LSS(features)`` with targets
-    ``{"probs": segment_labels, "features": segment_labels}``.
+    ``{"probs": segment_labels, "features": segment_labels}``, plus ``branch_loss_weight * CE`` on each of
+    ``probs_audio`` and ``probs_visual`` when that weight is > 0 (otherwise they carry no loss).
     ``"wsel"``: MIL cross entropy on ``"probs"`` with target ``{"probs": video_label}``.
-    Outputs not named here (``probs_audio``, ``probs_visual``) carry no loss.
     """
     if task == "sel":
         losses = {"probs": keras.losses.SparseCategoricalCrossentropy(name="segment_cross_entropy"),
-                  "features": LandShoreSeaLoss(alpha=config.alpha, background=config.background)}
-        return losses, {"probs": config.lambda1, "features": config.lambda2}
+                  "features": LandShoreSeaLoss(alpha=config.alpha, background=config.background,
+                                               unit=config.lss_unit_features)}
+        weights = {"probs": config.lambda1, "features": config.lambda2}
+        if config.branch_loss_weight > 0:
+            for head, branch in (("probs_audio", "A"), ("probs_visual", "V")):
+                if branch in config.branches:
+                    losses[head] = keras.losses.SparseCategoricalCrossentropy(name=f"{head}_cross_entropy")
+                    weights[head] = config.branch_loss_weight
+        return losses, weights
     if task == "wsel":
         return {"probs": MILCrossEntropy()}, {"probs": 1.0}
     raise ValueError(f"objective(task={task!r}) is invalid: expected one of {TASKS}")

@@ -5,7 +5,7 @@ from keras import ops
 
 from edrnet_tf import ave
 from edrnet_tf.b2ilc import b2ilc as b2ilc_correct
-from edrnet_tf.losses import lss_per_video
+from edrnet_tf.losses import lss_per_video, unit_features
 
 LSS_TERMS = ("land", "sea", "shore")
 
@@ -125,20 +125,23 @@ class LSSTerm(keras.metrics.Metric):
         term: "land", "sea" or "shore".
         alpha: the shore margin of Eq. 10.
         background: the background class index.
+        unit: on L2-normalised features, as ``LandShoreSeaLoss(unit=True)``.
     """
 
-    def __init__(self, term="land", alpha=0.5, background=ave.BACKGROUND, name=None, **kwargs):
+    def __init__(self, term="land", alpha=0.5, background=ave.BACKGROUND, unit=True, name=None, **kwargs):
         if term not in LSS_TERMS:
             raise ValueError(f"LSSTerm(term={term!r}) is invalid: expected one of {LSS_TERMS}")
         super().__init__(name=name or f"lss_{term}", **kwargs)
         self.term = term
         self.alpha = alpha
         self.background = background
+        self.unit = unit
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        value, has_term = lss_per_video(y_true, y_pred, self.alpha, self.background)[self.term]
+        features = unit_features(y_pred) if self.unit else y_pred
+        value, has_term = lss_per_video(y_true, features, self.alpha, self.background)[self.term]
         mask = ops.cast(has_term, "float32")
         self.total.assign_add(ops.sum(ops.cast(value, "float32") * mask))
         self.count.assign_add(ops.sum(mask))
@@ -147,4 +150,5 @@ class LSSTerm(keras.metrics.Metric):
         return ops.divide_no_nan(self.total, self.count)
 
     def get_config(self):
-        return {**super().get_config(), "term": self.term, "alpha": self.alpha, "background": self.background}
+        return {**super().get_config(), "term": self.term, "alpha": self.alpha, "background": self.background,
+                "unit": self.unit}

@@ -20,6 +20,13 @@ class EDRNet(keras.Model):
     Conv1D gate over ``[R_A, R_V]`` (Eq. 4) mixes them into ``R_AV`` (Eq. 5), and one shared Dense(C)
     softmax head (Eq. 6) classifies ``R_AV``, ``R_A`` and ``R_V``.
 
+    Input normalisation (``config.normalize_inputs``, not in the paper; docs/design.md): every audio channel
+    and every visual channel (over segments and the 7x7 positions) is standardised by Keras
+    ``Normalization`` layers whose mean and variance are set from the training split
+    (``set_input_statistics``) and saved with the model, so it keeps taking raw AVE features. Without it
+    the pooled visual features vary ~40x less than the positional encoding added to them (Eq. 1) and the
+    visual branch learns nothing.
+
     Branch switches (``config.branches``, Table 4): without ``"AV"`` the recomposition gets no
     ``D_AV`` skips; without ``"A"`` (or ``"V"``) only the other recomposition branch exists, there is
     no gate, and ``"probs"``/``"features"`` are that branch's head and features.
@@ -54,6 +61,12 @@ class EDRNet(keras.Model):
         decompose = [b for b in ("A", "V", "AV") if b in branches]
 
         # === Layers ===
+        # Only the inputs some active branch reads are normalised (an A-only model never reads the visual maps).
+        self.normalizations = {}
+        if config.normalize_inputs:
+            for name, readers in (("audio", {"A", "AV"}), ("visual", {"V", "AV"})):
+                if readers & branches:
+                    self.normalizations[name] = keras.layers.Normalization(axis=-1, name=f"{name}_normalization")
         self.fold = FoldSegments(name="fold_segments")
         self.visual_conv = keras.layers.Conv2D(
             config.visual_width, config.visual_kernel_size, padding="same", activation="relu", name="visual_conv")
@@ -87,11 +100,13 @@ class EDRNet(keras.Model):
         # === Functional Model ===
         audio_input = keras.Input(shape=(None, ave.AUDIO_DIM), name="audio")
         visual_input = keras.Input(shape=(None, *ave.VISUAL_SHAPE), name="visual")
-        maps = self.visual_conv(self.fold(visual_input))
+        audio = self.normalizations["audio"](audio_input) if "audio" in self.normalizations else audio_input
+        visual_maps = self.normalizations["visual"](visual_input) if "visual" in self.normalizations else visual_input
+        maps = self.visual_conv(self.fold(visual_maps))
         visual = self.unfold([self.visual_pool(maps), visual_input])
-        initial = {"A": audio_input, "V": visual}
+        initial = {"A": audio, "V": visual}
         if "AV" in branches:
-            initial["AV"] = keras.layers.Concatenate(name="concat_AV")([audio_input, visual])
+            initial["AV"] = keras.layers.Concatenate(name="concat_AV")([audio, visual])
         decomposed = {}
         for b in decompose:
             x = self.positions[b](initial[b])
@@ -125,6 +140,21 @@ class EDRNet(keras.Model):
 
         # === Config ===
         self.config = config
+
+    def set_input_statistics(self, statistics):
+        """Sets the input normalisation from an ``InputStatistics`` of the training split.
+
+        Raises ``ValueError`` when the model was built with ``normalize_inputs=False``.
+        """
+        if not self.config.normalize_inputs:
+            raise ValueError("EDRNet.set_input_statistics: this model has normalize_inputs=False; expected a "
+                             "model built with input normalisation")
+        moments = {"audio": (statistics.audio_mean, statistics.audio_variance),
+                   "visual": (statistics.visual_mean, statistics.visual_variance)}
+        for name, layer in self.normalizations.items():
+            mean, variance = moments[name]
+            layer.set_weights([mean, variance, layer.get_weights()[2]])
+            layer.finalize_state()
 
     def get_config(self):
         return {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable}

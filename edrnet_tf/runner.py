@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from edrnet_tf import ave, callbacks, data_source, distribution, export, report
 from edrnet_tf.config import EDRNetConfig
-from edrnet_tf.data import pipeline, smb
+from edrnet_tf.data import pipeline, smb, statistics
 from edrnet_tf.losses import objective
 from edrnet_tf.metrics import LSS_TERMS, LSSTerm, SegmentAccuracy
 from edrnet_tf.model import EDRNet
@@ -107,8 +107,8 @@ def compiled_metrics(config, task, output_names):
     if task == "wsel":
         return None
     found = {name: [SegmentAccuracy(name="accuracy")] for name in output_names if name.startswith("probs")}
-    found["features"] = [LSSTerm(term, alpha=config.alpha, background=config.background, name=term)
-                         for term in LSS_TERMS]
+    found["features"] = [LSSTerm(term, alpha=config.alpha, background=config.background,
+                                 unit=config.lss_unit_features, name=term) for term in LSS_TERMS]
     return found
 
 
@@ -169,6 +169,20 @@ def train_callbacks(config, settings, output, validation, steps_per_epoch):
     return found
 
 
+def training_statistics(source, task="sel"):
+    """The ``InputStatistics`` of the training split ``task`` trains on (streamed, bounded memory)."""
+    return statistics.split_statistics(source.data_dir, "train", "weakly_supervised" if task == "wsel" else
+                                       "supervised")
+
+
+def build_model(config, input_statistics=None):
+    """``EDRNet(config)`` with its input normalisation set from ``input_statistics`` (when it has one)."""
+    model = EDRNet(config)
+    if config.normalize_inputs:
+        model.set_input_statistics(input_statistics)
+    return model
+
+
 def write_json(path, value):
     path.write_text(json.dumps(value, indent=2) + "\n")
 
@@ -201,7 +215,8 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
                   "segment_labels": arrays["segment_labels"]}
 
     with strategy.scope():
-        model = EDRNet(config)
+        model = build_model(config, training_statistics(source, settings.task) if config.normalize_inputs
+                            else None)
         loss, loss_weights = objective(config, settings.task)
         model.compile(optimizer=make_optimizer(settings, steps_per_epoch or 1), loss=loss,
                       loss_weights=loss_weights, metrics=compiled_metrics(config, settings.task, list(model.output)),

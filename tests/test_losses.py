@@ -121,14 +121,26 @@ def test_safe_norm_value_and_zero_gradient_at_zero():
     np.testing.assert_allclose(gradient(losses.safe_norm, x), [[0.6, 0.8], [0.0, 0.0]], atol=1e-6)
 
 
-def test_land_shore_sea_loss_is_the_sum_of_terms_and_serializes():
+@pytest.mark.parametrize("unit", [True, False], ids=["unit", "raw"])
+def test_land_shore_sea_loss_is_the_sum_of_terms_and_serializes(unit):
     labels = random_labels(batch=8, seed=5)
-    features = np.random.default_rng(5).standard_normal((8, 10, 6)).astype("float32")
-    loss = losses.LandShoreSeaLoss(alpha=0.7)
+    features = 3.0 * np.random.default_rng(5).standard_normal((8, 10, 6)).astype("float32")
+    loss = losses.LandShoreSeaLoss(alpha=0.7, unit=unit)
+    # unit=True: the terms of Eqs. 8-10 on each segment's feature scaled to norm 1 (NumPy here).
+    reference_features = features / np.linalg.norm(features, axis=-1, keepdims=True) if unit else features
     np.testing.assert_allclose(float(to_numpy(loss(labels, features))),
-                               sum(lss_reference(labels, features, 0.7)), rtol=1e-5)
+                               sum(lss_reference(labels, reference_features, 0.7)), rtol=1e-5)
     restored = assert_serialization_round_trip(loss)
-    assert restored.alpha == 0.7 and restored.background == BG
+    assert restored.alpha == 0.7 and restored.background == BG and restored.unit == unit
+
+
+def test_unit_lss_is_invariant_to_the_feature_scale_and_bounded_by_the_margin():
+    labels = random_labels(batch=8, seed=6)
+    features = np.random.default_rng(6).standard_normal((8, 10, 6)).astype("float32")
+    loss = losses.LandShoreSeaLoss(alpha=0.5, unit=True)
+    small, large = float(to_numpy(loss(labels, 0.1 * features))), float(to_numpy(loss(labels, 100 * features)))
+    assert small == pytest.approx(large, rel=1e-3)
+    assert large <= 2.0 + 2.0 + (4.0 + 0.5)  # land, sea <= 2 and shore <= 2 + 2 + alpha on unit vectors
 
 
 def test_mil_pool_is_the_segment_mean_and_mil_cross_entropy_matches_numpy():

@@ -82,7 +82,7 @@ def test_b2ilc_option_changes_only_the_predictions_compared():
 
 @pytest.mark.parametrize("term", ["land", "sea", "shore"])
 def test_lss_term_metric_averages_over_videos_having_the_term(term):
-    metric = metrics.LSSTerm(term=term, alpha=0.5)
+    metric = metrics.LSSTerm(term=term, alpha=0.5, unit=False)
     rng = np.random.default_rng(0)
     values = []
     for seed in range(3):  # equal batch sizes: one trace per op on JAX; videos still differ in terms
@@ -96,12 +96,14 @@ def test_lss_term_metric_averages_over_videos_having_the_term(term):
     assert float(to_numpy(metric.result())) == pytest.approx(expected, rel=1e-5)
 
 
-def test_lss_term_of_one_batch_equals_the_batch_loss_term():
+@pytest.mark.parametrize("unit", [True, False], ids=["unit", "raw"])
+def test_lss_term_of_one_batch_equals_the_batch_loss_term(unit):
     y = random_labels(batch=6, seed=2, p_background=0.5)
     x = np.random.default_rng(2).standard_normal((6, 10, 6)).astype("float32")
-    terms = to_numpy(losses.lss_terms(y, x, alpha=0.5))
+    scaled = x / np.linalg.norm(x, axis=-1, keepdims=True) if unit else x
+    terms = to_numpy(losses.lss_terms(y, scaled, alpha=0.5))
     for i, term in enumerate(("land", "sea", "shore")):
-        metric = metrics.LSSTerm(term=term, alpha=0.5)
+        metric = metrics.LSSTerm(term=term, alpha=0.5, unit=unit)
         metric.update_state(y, x)
         assert float(to_numpy(metric.result())) == pytest.approx(float(terms[i]), rel=1e-5)
 
@@ -113,7 +115,7 @@ def test_lss_term_rejects_unknown_term():
 
 @pytest.mark.parametrize("metric", [metrics.SegmentAccuracy(b2ilc=True, witness_rate=0.6),
                                     metrics.PerClassAccuracy(num_classes=5), metrics.ConfusionMatrix(num_classes=7),
-                                    metrics.LSSTerm(term="shore", alpha=0.3)], ids=lambda m: m.name)
+                                    metrics.LSSTerm(term="shore", alpha=0.3, unit=False)], ids=lambda m: m.name)
 def test_metrics_serialize(metric):
     assert_serialization_round_trip(metric)
 

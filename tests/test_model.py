@@ -68,6 +68,10 @@ def edrnet_reference(model, inputs):
     w = {layer.name: [np.asarray(v, dtype="float64") for v in layer.get_weights()] for layer in model.layers}
     audio = inputs["audio"].astype("float64")
     vis = inputs["visual"].astype("float64")
+    if cfg.normalize_inputs:  # per-channel standardisation by the stored training statistics
+        standardize = lambda x, name: (x - w[name][0]) / np.sqrt(w[name][1])  # noqa: E731
+        audio = standardize(audio, "audio_normalization") if "audio_normalization" in w else audio
+        vis = standardize(vis, "visual_normalization") if "visual_normalization" in w else vis
     b, n = audio.shape[:2]
     initial = {"A": audio}
     if {"V", "AV"} & set(cfg.branches):  # an audio-only model has no visual encoder
@@ -102,17 +106,32 @@ def edrnet_reference(model, inputs):
     return out
 
 
-def randomize_weights(model, seed=0):
+def random_statistics(seed=0):
+    """Input statistics far from the identity: means ~N(0, 1), variances in [0.25, 4]."""
+    from edrnet_tf.data.statistics import InputStatistics
+
     rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.2, v.shape).astype("float32") for v in model.get_weights()])
+    moments = [(rng.normal(0, 1, c).astype("float32"), rng.uniform(0.25, 4, c).astype("float32"))
+               for c in (128, 512)]
+    return InputStatistics(*moments[0], *moments[1], videos=1)
+
+
+def randomize_weights(model, seed=0):
+    """Random trainable weights, and random input statistics when the model normalises its inputs."""
+    rng = np.random.default_rng(seed)
+    for v in model.trainable_weights:
+        v.assign(rng.normal(0, 0.2, v.shape).astype("float32"))
+    if model.config.normalize_inputs:
+        model.set_input_statistics(random_statistics(seed))
 
 
 BRANCH_SETS = [("A", "V", "AV"), ("A", "V"), ("A", "AV"), ("V", "AV"), ("A",), ("V",)]
 
 
+@pytest.mark.parametrize("normalize", [True, False], ids=["normalized", "raw"])
 @pytest.mark.parametrize("branches", BRANCH_SETS, ids="+".join)
-def test_forward_matches_numpy_reference_of_eqs_1_to_6(branches):
-    model = EDRNet(tiny_config(branches=branches))
+def test_forward_matches_numpy_reference_of_eqs_1_to_6(branches, normalize):
+    model = EDRNet(tiny_config(branches=branches, normalize_inputs=normalize))
     randomize_weights(model)
     inputs = random_inputs(batch=2)
     expected = edrnet_reference(model, inputs)

@@ -17,7 +17,6 @@ import keras_tuner
 from edrnet_tf import ave, callbacks, report, runner
 from edrnet_tf.data import pipeline
 from edrnet_tf.losses import objective
-from edrnet_tf.model import EDRNet
 
 OBJECTIVE = callbacks.MONITOR  # "val_segment_accuracy": validation global segment accuracy, gated head
 
@@ -49,6 +48,7 @@ class EDRNetHyperModel(keras_tuner.HyperModel):
         self.settings = settings
         self.source = source
         self._splits = {}
+        self._statistics = None
 
     def declare_hyperparameters(self, hp):
         self.space.declare(hp)
@@ -65,7 +65,12 @@ class EDRNetHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         config, settings = self.trial(hp)
         keras.utils.set_random_seed(settings.seed)
-        return EDRNet(config)
+        if config.normalize_inputs and self._statistics is None:
+            try:  # bad data stops the search with its one-line message (as in fit)
+                self._statistics = runner.training_statistics(self.data_source(), settings.task)
+            except (FileNotFoundError, ValueError) as error:
+                raise keras_tuner.errors.FatalValueError(str(error)) from error
+        return runner.build_model(config, self._statistics)
 
     def data_source(self):
         if self.source is None:
