@@ -49,6 +49,8 @@ def _reason(error):
 
 def decode_audio(container, path):
     """All audio samples of the first audio stream, 16 kHz mono float32."""
+    if not container.streams.audio and not container.streams.video:
+        raise ValueError(f"{str(path)!r}: is empty (no audio or video stream)")
     if not container.streams.audio:
         raise ValueError(f"{str(path)!r}: has no audio track")
     resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)

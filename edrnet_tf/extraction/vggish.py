@@ -8,6 +8,8 @@ fully connected layers of 4096 and the 128-d linear embedding ``fc2``. Keras' NH
 checkpoint tensors are copied as they are.
 """
 
+import glob
+
 import keras
 import numpy as np
 
@@ -57,13 +59,12 @@ def load_vggish_checkpoint(network, path):
     """
     import tensorflow as tf
 
+    if not glob.glob(glob.escape(str(path)) + "*"):  # a V1 file, or a V2 prefix of .index/.data files
+        raise FileNotFoundError(f"--vggish-checkpoint={str(path)!r}: no checkpoint there (download {CHECKPOINT_URL})")
     try:
         reader = tf.train.load_checkpoint(str(path))
     except (tf.errors.OpError, ValueError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if "not found" in message.lower() or "no such file" in message.lower():
-            raise FileNotFoundError(f"--vggish-checkpoint={str(path)!r}: no checkpoint there "
-                                    f"(download {CHECKPOINT_URL})") from None
         raise ValueError(f"--vggish-checkpoint={str(path)!r} is not a readable TF checkpoint: {message}") from None
     shapes = reader.get_variable_to_shape_map()
     for layer_name, scope in SLIM_SCOPES.items():

@@ -26,27 +26,34 @@ class FeatureWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         videos = self.folder / VIDEOS_FILE
         self.videos = videos.read_text().splitlines() if videos.exists() else []
+        self._written = set(self.videos)
         self._files = {}
-        for name, tail in ((AUDIO_FILE, (ave.AUDIO_DIM,)), (VISUAL_FILE, ave.VISUAL_SHAPE)):
-            path = self.folder / name
-            handle = h5py.File(path, "a")
-            if KEY in handle:
-                data = handle[KEY]
-                if tuple(data.shape[2:]) != tuple(tail) or data.shape[0] < len(self.videos):
-                    handle.close()
-                    raise ValueError(f"--out={str(self.folder)!r}: {name} holds {list(data.shape)}, not the "
-                                     f"{len(self.videos)} rows of [T, {', '.join(map(str, tail))}] of {VIDEOS_FILE}")
-                data.resize(len(self.videos), axis=0)  # drop rows of an interrupted append
-                if segments is not None and data.shape[1] != segments:
-                    handle.close()
-                    raise ValueError(f"--segments={segments} is invalid: {str(path)!r} holds rows of "
-                                     f"T={data.shape[1]} segments")
-                segments = data.shape[1]
-            self._files[name] = (handle, tail)
+        try:
+            for name, tail in ((AUDIO_FILE, (ave.AUDIO_DIM,)), (VISUAL_FILE, ave.VISUAL_SHAPE)):
+                handle = h5py.File(self.folder / name, "a")
+                self._files[name] = (handle, tail)
+                segments = self._resume(name, handle, tail, segments)
+        except BaseException:
+            self.close()
+            raise
         self.segments = segments
 
+    def _resume(self, name, handle, tail, segments):
+        """Drops rows of ``name`` past ``videos.txt``; returns the T of its rows (or ``segments``)."""
+        if KEY not in handle:
+            return segments
+        data = handle[KEY]
+        if tuple(data.shape[2:]) != tuple(tail) or data.shape[0] < len(self.videos):
+            raise ValueError(f"--out={str(self.folder)!r}: {name} holds {list(data.shape)}, not the "
+                             f"{len(self.videos)} rows of [T, {', '.join(map(str, tail))}] of {VIDEOS_FILE}")
+        if segments is not None and data.shape[1] != segments:
+            raise ValueError(f"--segments={segments} is invalid: {str(self.folder / name)!r} holds rows of "
+                             f"T={data.shape[1]} segments")
+        data.resize(len(self.videos), axis=0)  # rows of an interrupted append
+        return data.shape[1]
+
     def __contains__(self, path):
-        return str(pathlib.Path(path).resolve()) in self.videos
+        return str(pathlib.Path(path).resolve()) in self._written
 
     def _dataset(self, name):
         handle, tail = self._files[name]
@@ -71,6 +78,7 @@ class FeatureWriter:
             data[row] = np.asarray(values, np.float32)
             self._files[name][0].flush()
         self.videos.append(str(pathlib.Path(path).resolve()))
+        self._written.add(self.videos[-1])
         with (self.folder / VIDEOS_FILE).open("a") as out:
             out.write(self.videos[-1] + "\n")
         return row

@@ -1,0 +1,210 @@
+"""Feature extraction: decoding, the VGGish front end against NumPy, the network and its checkpoint loader,
+PCA post-processing against NumPy, VGG-19 segment maps, the whole path and the resumable writer."""
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from edrnet_tf.extraction import FeatureExtractor, decode, features_for_videos, mel, pca, vggish, visual, writer
+from tests.video_helpers import write_video
+
+FRAMES = 2  # frames per segment in the tests (16 in AVE): VGG-19 on 2 cores is the cost
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    return {"two": write_video(folder / "two.mp4", seconds=2.0),
+            "three": write_video(folder / "three.mp4", seconds=3.0, fps=8, tone_hz=1000.0),
+            "silent": write_video(folder / "silent.mp4", seconds=2.0, audio=False),
+            "short": write_video(folder / "short.mp4", seconds=0.5),
+            "empty": write_video(folder / "empty.mp4", seconds=0.0)}
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return FeatureExtractor(vggish_checkpoint=None, vgg19_weights=None, frames_per_segment=FRAMES)
+
+
+def numpy_log_mel(second):
+    """An independent VGGish front end: loops, NumPy's FFT and the HTK mel formula 2595 log10(1 + f/700)."""
+    window = np.hanning(401)[:-1]  # periodic Hann of 400 points
+    frames = np.stack([second[160 * i:160 * i + 400] * window for i in range(96)])
+    magnitude = np.abs(np.fft.rfft(frames, n=512))
+    to_mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
+    edges = np.linspace(to_mel(125.0), to_mel(7500.0), 66)
+    weights = np.zeros((257, 64))
+    for band in range(64):
+        for b in range(1, 257):  # DC excluded
+            m = to_mel(b * 8000.0 / 256)
+            up = (m - edges[band]) / (edges[band + 1] - edges[band])
+            down = (edges[band + 2] - m) / (edges[band + 2] - edges[band + 1])
+            weights[b, band] = max(0.0, min(up, down))
+    return np.log(magnitude @ weights + 0.01)
+
+
+def test_log_mel_examples_match_an_independent_numpy_front_end():
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    seconds = np.stack([0.3 * np.sin(2 * np.pi * 440 * t), rng.uniform(-1, 1, 16000)]).astype(np.float32)
+    got = np.asarray(mel.LogMelExamples()(seconds))
+    assert got.shape == (2, 96, 64)
+    for row in range(2):
+        np.testing.assert_allclose(got[row], numpy_log_mel(seconds[row].astype(np.float64)), atol=2e-3, rtol=1e-4)
+
+
+def test_mel_matrix_has_64_htk_triangles_from_125_to_7500_hz_and_no_dc_weight():
+    weights = mel.mel_matrix()
+    assert weights.shape == (257, 64) and np.all(weights[0] == 0)
+    hz = np.arange(257) * 8000.0 / 256
+    used = hz[weights.sum(axis=1) > 0]
+    assert used.min() > 125.0 and used.max() < 7500.0
+    assert np.all(weights.max(axis=0) > 0.5)
+
+
+def test_vggish_network_maps_96x64_examples_and_one_second_waveforms_to_128d():
+    network = vggish.vggish_network()
+    assert network.output_shape == (None, 128)
+    assert sum(int(np.prod(w.shape)) for w in network.weights) == 72141184  # the published VGGish size
+    audio_model = vggish.vggish_audio_model(network)
+    assert audio_model(np.zeros((3, 16000), np.float32)).shape == (3, 128)
+
+
+def save_slim_checkpoint(prefix, tensors):
+    """A TF checkpoint holding ``tensors`` under their exact names (as TF-slim's Saver writes them)."""
+    names = list(tensors)
+    tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=[tf.constant(tensors[n]) for n in names])
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def slim_tensors():
+    network = vggish.vggish_network()
+    rng = np.random.default_rng(1)
+    found = {}
+    for layer_name, scope in vggish.SLIM_SCOPES.items():
+        kernel, bias = network.get_layer(layer_name).weights
+        found[f"{scope}/weights"] = rng.normal(size=kernel.shape).astype(np.float32)
+        found[f"{scope}/biases"] = rng.normal(size=bias.shape).astype(np.float32)
+    found["global_step"] = np.int64(7)
+    return found
+
+
+def test_checkpoint_loader_copies_every_tf_slim_variable_into_its_layer(tmp_path, slim_tensors):
+    prefix = save_slim_checkpoint(tmp_path / "vggish_model.ckpt", slim_tensors)
+    network = vggish.load_vggish_checkpoint(vggish.vggish_network(), prefix)
+    for layer_name, scope in vggish.SLIM_SCOPES.items():
+        kernel, bias = network.get_layer(layer_name).get_weights()
+        np.testing.assert_array_equal(kernel, slim_tensors[f"{scope}/weights"])
+        np.testing.assert_array_equal(bias, slim_tensors[f"{scope}/biases"])
+
+
+def test_checkpoint_loader_names_the_file_of_a_foreign_or_missing_checkpoint(tmp_path, slim_tensors):
+    missing = {k: v for k, v in slim_tensors.items() if k != "vggish/fc2/weights"}
+    with pytest.raises(ValueError, match=r"foreign.ckpt.*no variable 'vggish/fc2/weights'"):
+        vggish.load_vggish_checkpoint(vggish.vggish_network(), save_slim_checkpoint(tmp_path / "foreign.ckpt", missing))
+    wrong = {**slim_tensors, "vggish/fc2/weights": np.zeros((4096, 64), np.float32)}
+    with pytest.raises(ValueError, match=r"wrong.ckpt.*shape \[4096, 64\], expected \[4096, 128\]"):
+        vggish.load_vggish_checkpoint(vggish.vggish_network(), save_slim_checkpoint(tmp_path / "wrong.ckpt", wrong))
+    (tmp_path / "garbage.ckpt").write_bytes(b"not a checkpoint" * 10)
+    with pytest.raises(ValueError, match="garbage.ckpt"):
+        vggish.load_vggish_checkpoint(vggish.vggish_network(), tmp_path / "garbage.ckpt")
+    with pytest.raises(FileNotFoundError, match="nothing.ckpt.*vggish_model.ckpt"):
+        vggish.load_vggish_checkpoint(vggish.vggish_network(), tmp_path / "nothing.ckpt")
+
+
+def test_postprocess_is_the_audioset_pca_whitening_and_8_bit_quantisation(tmp_path):
+    rng = np.random.default_rng(2)
+    means, vectors = rng.normal(size=128), rng.normal(size=(128, 128)) / 8
+    np.savez(tmp_path / "pca.npz", pca_eigen_vectors=vectors, pca_means=means.reshape(-1, 1))
+    embeddings = rng.normal(size=(5, 128))
+    expected = np.dot(vectors, embeddings.T - means.reshape(-1, 1)).T  # the release's column-vector form
+    expected = ((np.clip(expected, -2.0, 2.0) + 2.0) * (255.0 / 4.0)).astype(np.uint8)
+    got = pca.postprocess(embeddings, pca.load_pca_params(tmp_path / "pca.npz"))
+    assert got.dtype == np.float32 and got.min() >= 0 and got.max() <= 255
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+
+
+def test_pca_params_of_a_foreign_file_raise_one_line_naming_it(tmp_path):
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3))
+    with pytest.raises(ValueError, match="other.npz.*pca_means"):
+        pca.load_pca_params(tmp_path / "other.npz")
+    np.savez(tmp_path / "small.npz", pca_eigen_vectors=np.zeros((64, 64)), pca_means=np.zeros(64))
+    with pytest.raises(ValueError, match=r"small.npz.*\[64, 64\]"):
+        pca.load_pca_params(tmp_path / "small.npz")
+    with pytest.raises(FileNotFoundError, match="vggish_pca_params.npz"):
+        pca.load_pca_params(tmp_path / "none.npz")
+
+
+def test_decoding_gives_whole_seconds_of_16khz_mono_audio_and_evenly_sampled_frames(videos):
+    video = decode.decode_video(videos["three"], frames_per_segment=4, image_size=32)
+    assert video.segments == 3 and video.audio.shape == (48000,) and video.frames.shape == (3, 4, 32, 32, 3)
+    spectrum = np.abs(np.fft.rfft(video.audio[16000:32000]))
+    assert np.argmax(spectrum) == 1000  # the 1 kHz tone, 1 Hz per bin
+    red = video.frames[..., 0].astype(float)
+    columns = (red.sum(axis=2) * np.arange(32)).sum(-1) / red.sum(axis=(2, 3))  # the square's centre
+    assert np.all(np.diff(columns.reshape(-1)) >= -0.5) and columns[-1, -1] > columns[0, 0] + 10
+
+
+@pytest.mark.parametrize("name, message", [("silent", "has no audio track"), ("short", "shorter than one second"),
+                                           ("empty", "is empty")])
+def test_decoding_a_bad_video_raises_one_line_naming_the_file(videos, name, message):
+    with pytest.raises(ValueError, match=message) as error:
+        decode.decode_video(videos[name])
+    assert f"{name}.mp4" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_decoding_an_unreadable_zero_byte_or_missing_file_names_it(tmp_path):
+    (tmp_path / "notes.mp4").write_text("not a video")
+    (tmp_path / "zero.mp4").write_bytes(b"")
+    for name in ("notes.mp4", "zero.mp4"):
+        with pytest.raises(ValueError, match=f"{name}.*cannot be read as a video"):
+            decode.decode_video(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="gone.mp4"):
+        decode.decode_video(tmp_path / "gone.mp4")
+
+
+def test_segment_maps_average_the_frames_of_each_segment_whatever_the_batch():
+    class SumOfPixels:  # a stand-in for VGG-19: each map is filled with the frame's preprocessed mean
+        def predict_on_batch(self, images):
+            return np.broadcast_to(images.mean(axis=(1, 2, 3))[:, None, None, None], (len(images), 7, 7, 512))
+
+    frames = np.random.default_rng(3).integers(0, 256, size=(3, 4, 224, 224, 3), dtype=np.uint8)
+    small = visual.segment_maps(SumOfPixels(), frames, batch_size=4)
+    large = visual.segment_maps(SumOfPixels(), frames, batch_size=64)
+    np.testing.assert_allclose(small, large, rtol=1e-6)
+    expected = np.stack([visual.keras.applications.vgg19.preprocess_input(frames[s].astype(np.float32)).mean()
+                         for s in range(3)])
+    np.testing.assert_allclose(small[:, 0, 0, 0], expected, rtol=1e-5)
+
+
+def test_features_for_videos_give_t_by_128_audio_and_t_by_7x7x512_visual_per_video(videos, extractor):
+    (audio2, visual2), (audio3, visual3) = features_for_videos([videos["two"], videos["three"]], extractor)
+    assert audio2.shape == (2, 128) and visual2.shape == (2, 7, 7, 512)
+    assert audio3.shape == (3, 128) and visual3.shape == (3, 7, 7, 512)
+    assert audio2.dtype == visual2.dtype == np.float32 and np.all(visual2 >= 0)  # pool5 follows a ReLU
+
+
+def test_writer_commits_whole_rows_and_drops_an_interrupted_append(tmp_path):
+    rng = np.random.default_rng(4)
+    rows = [(rng.normal(size=(3, 128)), rng.normal(size=(3, 7, 7, 512))) for _ in range(3)]
+    with writer.FeatureWriter(tmp_path) as out:
+        assert out.append(tmp_path / "a.mp4", *rows[0]) == 0
+        assert out.append(tmp_path / "b.mp4", rows[1][0][:2].repeat(2, 0), rows[1][1][:2].repeat(2, 0)) == 1  # 4 s
+        with pytest.raises(ValueError, match="c.mp4.*2 whole seconds.*T=3"):
+            out.append(tmp_path / "c.mp4", rows[2][0][:2], rows[2][1][:2])
+    with h5py.File(tmp_path / writer.VISUAL_FILE, "a") as handle:  # an append cut short before videos.txt
+        handle[writer.KEY].resize(3, axis=0)
+    with writer.FeatureWriter(tmp_path) as out:
+        assert out.segments == 3 and tmp_path / "a.mp4" in out and tmp_path / "c.mp4" not in out
+        assert out.append(tmp_path / "c.mp4", *rows[2]) == 2
+    with h5py.File(tmp_path / writer.AUDIO_FILE) as a, h5py.File(tmp_path / writer.VISUAL_FILE) as v:
+        assert a[writer.KEY].shape == (3, 3, 128) and v[writer.KEY].shape == (3, 3, 7, 7, 512)
+        assert a[writer.KEY].dtype == np.float32
+        np.testing.assert_allclose(v[writer.KEY][2], rows[2][1], rtol=1e-6)
+    assert (tmp_path / writer.VIDEOS_FILE).read_text().split() == [str(tmp_path / n) for n in ("a.mp4", "b.mp4",
+                                                                                                 "c.mp4")]
+    with pytest.raises(ValueError, match="--segments=5.*T=3"):
+        writer.FeatureWriter(tmp_path, segments=5)
