@@ -71,7 +71,7 @@ def parse_annotation_line(line, source="Annotations.txt", line_number=None):
 def read_annotations(path=META_DIR / "Annotations.txt", header=True):
     """Reads an ``Annotations.txt``-style file (``header=False`` for the split files)."""
     path = pathlib.Path(path)
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding="utf-8-sig").splitlines()  # a leading byte-order mark is dropped
     if header:
         if not lines or lines[0].strip() != ANNOTATION_HEADER:
             raise ValueError(f"{path}: expected the header line {ANNOTATION_HEADER!r}")

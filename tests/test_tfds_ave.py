@@ -59,7 +59,7 @@ def test_builder_reproduces_the_synthetic_files_exactly(synthetic_ave_dir, built
     labels = _h5(synthetic_ave_dir, "labels.h5").argmax(-1)
     mil = _h5(synthetic_ave_dir, "mil_labels.h5").argmax(-1)
     annotations = ave.read_annotations(synthetic_ave_dir / "Annotations.txt")
-    for split, order_file in ave_files.ORDER_FILES.items():
+    for split, order_file in {"train": "train_order.h5", "validation": "val_order.h5", "test": "test_order.h5"}.items():
         arrays = pipeline.split_arrays(built_ave, split)
         rows = arrays["row"]
         assert sorted(rows) == sorted(_h5(synthetic_ave_dir, order_file, "order"))
@@ -273,3 +273,72 @@ def test_unknown_class_in_annotations_is_refused(manual):
     lines[1] = "Kazoo&" + lines[1].split("&", 1)[1]
     (manual / "Annotations.txt").write_text("\n".join(lines) + "\n")
     _build_fails(manual, r"Annotations\.txt line 2: unknown AVE class 'Kazoo'")
+
+
+def _truncate(manual):
+    data = (manual / "visual_feature.h5").read_bytes()
+    (manual / "visual_feature.h5").write_bytes(data[: len(data) // 2])
+
+
+def _zero_chunk_of_test_row(manual):
+    """Zeroes, on disk, the gzip chunk holding a test row's first segment: the file opens, that read fails."""
+    row = int(_h5(manual, "test_order.h5", "order")[0])
+    with h5py.File(manual / "visual_feature.h5", "r") as f:
+        chunk = f["avadataset"].id.get_chunk_info_by_coord((row - row % 2, 0, 0, 0, 0))
+    with open(manual / "visual_feature.h5", "r+b") as f:
+        f.seek(chunk.byte_offset)
+        f.write(bytes(chunk.size))
+
+
+@pytest.mark.parametrize("corrupt,match", [
+    (_truncate, r"^visual_feature\.h5: expected an HDF5 file, found a truncated or corrupt file \(h5py: .*truncated file"),
+    (lambda m: (m / "val_order.h5").write_bytes(b""), r"^val_order\.h5: expected an HDF5 file, found an empty \(0-byte\)"),
+    (_zero_chunk_of_test_row, r"^visual_feature\.h5\['avadataset'\] rows \d+-\d+: expected readable features, found a "
+                              r"truncated or corrupt file \(h5py: "),
+    (lambda m: _rewrite(m, "audio_feature.h5", _h5(m, "audio_feature.h5").astype("S12")),
+     r"^audio_feature\.h5\['avadataset'\]: expected float or integer features, found dtype \|S12$"),
+    (lambda m: _rewrite(m, "val_order.h5", np.zeros(0, np.int64), key="order"),
+     r"^val_order\.h5: expected the rows of the validation split, found none \(empty split\)$"),
+])
+def test_corrupt_mistyped_or_empty_files_are_named_and_leave_no_dataset(manual, corrupt, match):
+    corrupt(manual)
+    data_dir = _build_fails(manual, match)
+    assert list((data_dir / "tfds_ave" / "supervised").glob("*")) == []
+
+
+def test_train_and_tfds_build_name_a_truncated_feature_file_in_one_line(manual, tmp_path):
+    from edrnet_tf import train  # noqa: PLC0415  (train pulls in the whole model stack)
+    from edrnet_tf.cli import run_main  # noqa: PLC0415
+
+    _truncate(manual)
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(train.PROG, train.main, ["--dataset", "ave", "--manual-dir", str(manual), "--data-dir",
+                                          str(tmp_path / "data"), "--output", str(tmp_path / "run")])
+    assert str(exit_info.value.code).startswith(f"{train.PROG}: error: visual_feature.h5: expected an HDF5 file")
+    result = subprocess.run(
+        [sys.executable, "-m", "tensorflow_datasets.scripts.cli.main", "build", "tfds_ave", "--manual_dir",
+         str(manual), "--data_dir", str(tmp_path / "tfds")], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "AveFilesError: visual_feature.h5: expected an HDF5 file, found a truncated" in result.stderr
+
+
+def test_annotations_with_a_byte_order_mark_build_as_without(manual):
+    (manual / "Annotations.txt").write_text("\ufeff" + (manual / "Annotations.txt").read_text())
+    expected = [a.video_id for a in ave.read_annotations(DUMMY / "Annotations.txt")]
+    assert [a.video_id for a in ave.read_annotations(manual / "Annotations.txt")] == expected
+    pipeline.build_dataset(manual, manual.parent / "data", "supervised")
+    test = next(iter(tfds.as_numpy(pipeline.load_split(manual.parent / "data", "test"))))
+    assert test["video_id"].decode() == expected[test["row"]]
+
+
+def test_float16_and_int32_features_are_accepted_and_logged(manual, caplog):
+    visual, audio = _h5(manual, "visual_feature.h5").astype(np.float16), _h5(manual, "audio_feature.h5")
+    _rewrite(manual, "visual_feature.h5", visual)
+    _rewrite(manual, "audio_feature.h5", np.round(audio * 100).astype(np.int32))
+    with caplog.at_level(logging.INFO, logger="absl"):
+        pipeline.build_dataset(manual, manual.parent / "data", "supervised")
+    assert "visual_feature.h5['avadataset'] holds float16 features; accepted, read as float32" in caplog.text
+    assert "audio_feature.h5['avadataset'] holds int32 features; accepted, read as float32" in caplog.text
+    test = pipeline.split_arrays(manual.parent / "data", "test")
+    np.testing.assert_array_equal(test["visual"], visual[test["row"]].astype(np.float32))
+    np.testing.assert_array_equal(test["audio"], np.round(audio * 100)[test["row"]].astype(np.float32))

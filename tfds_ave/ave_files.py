@@ -9,10 +9,19 @@ has several classes set (the real ``labels.h5`` rows 171 and 2189 carry two even
 lowest set class index, exactly what ``np.argmax`` gives in the AVE-ECCV18 and PSP evaluation code;
 such segments are counted and reported in the build log. A segment with no class set, or with values
 other than 0 and 1, is an error.
+
+Feature dtype policy: any float or integer dtype is read as float32; one other than float32/float64
+(float16, int32, ...) is accepted and said in the build log (float32 is exact for float16 and for
+integers up to 2**24); strings, booleans and compound types are refused.
+Text files may start with a UTF-8 byte-order mark. An empty, truncated or corrupt HDF5 file raises
+naming it, at open or at the read of the rows that fail.
 """
 
+import contextlib
 import dataclasses
+import os
 
+from absl import logging
 import h5py
 import numpy as np
 
@@ -47,6 +56,37 @@ def require(folder, names, what):
         )
 
 
+@contextlib.contextmanager
+def open_h5(path):
+    """``h5py.File(path, "r")``; an empty, truncated or non-HDF5 file, or a read error inside it, raises
+    naming the file instead of h5py's nameless ``OSError``."""
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as e:
+        found = ("an empty (0-byte) file" if os.path.getsize(path) == 0
+                 else f"a truncated or corrupt file (h5py: {_first_line(e)})")
+        raise AveFilesError(f"{path.name}: expected an HDF5 file, found {found}") from None
+    with handle:
+        try:
+            yield handle
+        except OSError as e:
+            raise AveFilesError(f"{path.name}: expected a readable HDF5 file, found a truncated or corrupt file"
+                                f" (h5py: {_first_line(e)})") from None
+
+
+def read_text(path):
+    """A text file's content, without a leading byte-order mark; bytes that are not UTF-8 raise naming it."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise AveFilesError(f"{path.name}: expected UTF-8 text, found byte {e.object[e.start]:#04x} at offset"
+                            f" {e.start}") from None
+
+
+def _first_line(error):
+    return (str(error).strip() or type(error).__name__).splitlines()[0]
+
+
 def _dataset(f, path, key):
     if key not in f:
         raise AveFilesError(f"{path.name}: expected key {key!r}, found keys {sorted(f.keys())}")
@@ -62,7 +102,7 @@ def _check_shape(dataset, path, key, expected, why=""):
 
 def read_h5(path, key, shape, why=""):
     """Reads a whole (small) HDF5 array after checking its key and shape."""
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
         ds = _dataset(f, path, key)
         _check_shape(ds, path, key, shape, why)
         return ds[()]
@@ -71,7 +111,7 @@ def read_h5(path, key, shape, why=""):
 def read_annotation_rows(folder):
     """``Annotations.txt`` rows, with or without the header line (AVE-ECCV18's copy has none)."""
     path = folder / ANNOTATIONS
-    first = path.read_text().split("\n", 1)[0].strip()
+    first = read_text(path).split("\n", 1)[0].strip()
     try:
         return ave.read_annotations(path, header=first == ave.ANNOTATION_HEADER)
     except ValueError as e:
@@ -123,7 +163,7 @@ def orders_h5(folder, rows):
     orders = {}
     for split, name in ORDER_FILES.items():
         path = folder / name
-        with h5py.File(path, "r") as f:
+        with open_h5(path) as f:
             ds = _dataset(f, path, ORDER_KEY)
             if ds.ndim != 1 or not np.issubdtype(ds.dtype, np.integer):
                 raise AveFilesError(
@@ -145,7 +185,7 @@ def orders_text(folder, annotations):
     for split, name in SPLIT_FILES.items():
         path = folder / name
         order = []
-        for number, line in enumerate(path.read_text().splitlines(), 1):
+        for number, line in enumerate(read_text(path).splitlines(), 1):
             if not line.strip():
                 continue
             line = line.strip()
@@ -164,8 +204,10 @@ def _line(a):
 
 
 def check_orders(orders, rows, names):
-    """Indices in range, no repeats within a split and no row in two splits."""
+    """At least one row per split, indices in range, no repeats within a split and no row in two splits."""
     for split, order in orders.items():
+        if not order.size:
+            raise AveFilesError(f"{names[split]}: expected the rows of the {split} split, found none (empty split)")
         bad = np.flatnonzero((order < 0) | (order >= rows))
         if bad.size:
             raise AveFilesError(
@@ -224,7 +266,7 @@ def read_labels(folder):
 def check_noisy(folder):
     """Checks the background-only files (labels all one-hot at 28, matching features); returns their count."""
     path = folder / NOISY_LABELS
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
         ds = _dataset(f, path, FEATURE_KEY)
         if ds.ndim != 2 or ds.shape[1] != ave.NUM_CLASSES:
             raise AveFilesError(f"{path.name}[{FEATURE_KEY!r}]: expected shape (M, {ave.NUM_CLASSES}), found"
@@ -244,27 +286,39 @@ def check_noisy(folder):
 
 
 def check_feature_file(path, rows, tail, why):
-    """Checks key and shape of a feature file without reading its data."""
-    with h5py.File(path, "r") as f:
-        _check_shape(_dataset(f, path, FEATURE_KEY), path, FEATURE_KEY, (rows,) + tail, why)
+    """Checks key, shape and dtype (the module's dtype policy) of a feature file without reading its data."""
+    with open_h5(path) as f:
+        ds = _dataset(f, path, FEATURE_KEY)
+        _check_shape(ds, path, FEATURE_KEY, (rows,) + tail, why)
+        if ds.dtype.kind not in "fiu":
+            raise AveFilesError(f"{path.name}[{FEATURE_KEY!r}]: expected float or integer features, found dtype"
+                                f" {ds.dtype}")
+        if ds.dtype not in (np.float32, np.float64):
+            logging.info("tfds_ave: %s[%r] holds %s features; accepted, read as float32", path.name, FEATURE_KEY,
+                         ds.dtype)
 
 
 def iter_features(audio_path, visual_path, rows, chunk=READ_CHUNK):
     """Yields (row, audio [10, 128] float32, visual [10, 7, 7, 512] float32) for ``rows`` in ascending order.
 
-    Reads ``chunk`` rows at a time; a row holding NaN or inf raises naming the file and the row.
+    Reads ``chunk`` rows at a time; an unreadable row or one holding NaN or inf raises naming the file and row.
     """
     rows = np.sort(np.asarray(rows, np.int64))
-    with h5py.File(audio_path, "r") as fa, h5py.File(visual_path, "r") as fv:
+    with open_h5(audio_path) as fa, open_h5(visual_path) as fv:
         da, dv = fa[FEATURE_KEY], fv[FEATURE_KEY]
         for lo in range(0, len(rows), chunk):
             idx = rows[lo: lo + chunk]
-            audio = _finite(da[idx].astype(np.float32), audio_path, idx)
-            visual = _finite(dv[idx].astype(np.float32), visual_path, idx)
+            audio, visual = _read_rows(da, idx, audio_path), _read_rows(dv, idx, visual_path)
             yield from zip(idx.tolist(), audio, visual)
 
 
-def _finite(block, path, idx):
+def _read_rows(dataset, idx, path):
+    """Rows ``idx`` of ``dataset`` as float32; a read error or a row holding NaN or inf raises naming both."""
+    try:
+        block = dataset[idx].astype(np.float32)
+    except OSError as e:
+        raise AveFilesError(f"{path.name}[{FEATURE_KEY!r}] rows {int(idx[0])}-{int(idx[-1])}: expected readable"
+                            f" features, found a truncated or corrupt file (h5py: {_first_line(e)})") from None
     ok = np.isfinite(block).reshape(len(idx), -1).all(-1)
     if not ok.all():
         raise AveFilesError(f"{path.name}[{FEATURE_KEY!r}] row {int(idx[np.argmin(ok)])}: expected finite features,"
