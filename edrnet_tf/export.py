@@ -3,6 +3,7 @@
 ``serving_default`` (alias of the ``serve`` endpoint) takes named ``audio`` [B, N, 128] and ``visual``
 [B, N, 7, 7, 512] float32 for any batch B and any N >= L*(k-1)+1, and returns ``probs`` [B, N, C] (the
 gated head), ``labels_raw`` [B, N] (argmax) and ``labels`` [B, N] (after B2ILC, paper Fig. 6), int32.
+A shorter N fails with an ``InvalidArgumentError`` saying the minimum.
 """
 
 import pathlib
@@ -17,16 +18,35 @@ ENDPOINT = "serve"
 
 
 def serving_fn(model):
-    """The serving computation: the model's gated probabilities and their argmax before/after B2ILC."""
+    """The serving computation: the model's gated probabilities and their argmax before/after B2ILC.
+
+    On TensorFlow, inputs of fewer than L*(k-1)+1 segments (or audio and visual of different N) fail
+    with an ``InvalidArgumentError`` that says the minimum N, before the temporal convolutions run; under
+    JAX, jax2tf's shape constraint (``m + L*(k-1)`` with m >= 1, see ``export_saved_model``) refuses them.
+    """
     config = model.config
 
     def serve(audio, visual):
+        if keras.backend.backend() == "tensorflow":
+            audio, visual = check_segments(audio, visual, config.min_segments)
         probs = model({"audio": audio, "visual": visual}, training=False)["probs"]
         labels_raw = keras.ops.cast(keras.ops.argmax(probs, axis=-1), "int32")
         labels = b2ilc(labels_raw, background=config.background, witness_rate=config.witness_rate)
         return {"probs": probs, "labels": labels, "labels_raw": labels_raw}
 
     return serve
+
+
+def check_segments(audio, visual, min_segments):
+    """``audio``, ``visual`` (TF tensors), run only after asserting both hold the same N >= ``min_segments``."""
+    n, n_visual = tf.shape(audio)[1], tf.shape(visual)[1]
+    checks = [
+        tf.debugging.Assert(n >= min_segments, [f"serving: expected N >= {min_segments} segments (L*(k-1)+1 for "
+                                                 "this model), found N =", n]),
+        tf.debugging.Assert(n == n_visual, ["serving: expected audio and visual of the same N, found", n, n_visual]),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(audio), tf.identity(visual)
 
 
 def export_saved_model(model, path):

@@ -2,6 +2,7 @@
 
 import subprocess
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -73,3 +74,37 @@ def test_saved_model_cli_shows_named_inputs_and_outputs(exported):
     assert "inputs['visual']" in signature and "shape: (-1, -1, 7, 7, 512)" in signature
     for output in ("probs", "labels", "labels_raw"):
         assert f"outputs['{output}']" in signature
+
+
+def test_serving_with_too_few_segments_says_the_minimum(exported):
+    serve = tf.saved_model.load(str(exported[1])).signatures["serving_default"]
+    audio, visual = features(2, TINY.min_segments - 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"expected N >= {TINY.min_segments} segments "
+                                                             r"\(L\*\(k-1\)\+1 for this model\), found N =\] \[8\]"):
+        serve(audio=tf.constant(audio), visual=tf.constant(visual))
+
+
+# Argmax labels whose bags B2ILC changes: [3, 3, 5, 3] takes 3 and [7, 7, 9] takes 7.
+FIXED_RAW = [3, 3, 5, 3, 28, 28, 7, 7, 9, 28]
+
+
+class FixedProbs(keras.Model):
+    """A stand-in model: whatever the features, every video of N = 10 segments gets the probabilities of
+    ``FIXED_RAW`` (0.9 on the label, 0.1 spread over the other classes)."""
+
+    config = TINY
+
+    def call(self, inputs, training=False):
+        probs = keras.ops.one_hot(FIXED_RAW, TINY.num_classes) * (0.9 - 0.1 / 28) + 0.1 / 28
+        return {"probs": keras.ops.broadcast_to(probs[None], (keras.ops.shape(inputs["audio"])[0], 10,
+                                                              TINY.num_classes))}
+
+
+def test_served_labels_are_b2ilc_of_the_argmax_where_b2ilc_changes_them(tmp_path):
+    assert (b2ilc_reference([FIXED_RAW]) != [FIXED_RAW]).any()  # the fixed labels do change under B2ILC
+    model, (audio, visual) = FixedProbs(), features(2, 10)
+    model({"audio": audio, "visual": visual})  # built, as export requires
+    serve = tf.saved_model.load(str(export.export_saved_model(model, tmp_path / "sm"))).signatures["serving_default"]
+    served = serve(audio=tf.constant(audio), visual=tf.constant(visual))
+    np.testing.assert_array_equal(served["labels_raw"].numpy(), [FIXED_RAW] * 2)
+    np.testing.assert_array_equal(served["labels"].numpy(), b2ilc_reference([FIXED_RAW] * 2))
