@@ -1,6 +1,7 @@
 """``python -m edrnet_tf.evaluate`` on a bare ``.keras`` file: data from the flags, figures checked in NumPy."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -62,3 +63,33 @@ def test_evaluate_a_corrupt_model_file_exits_with_one_line(built_ave, tmp_path):
     assert "\n" not in message
     assert message.startswith("python -m edrnet_tf.evaluate: error: --model=")
     assert "model.keras' is invalid: expected a saved EDRNet .keras file, could not load it" in message
+
+
+@pytest.mark.parametrize("run_json,found", [
+    ("{not json", "(JSON), found JSONDecodeError: Expecting property name"),
+    ('{"config": {}}', "(a JSON object with the objects 'settings'), found ['config']"),
+    ("[1, 2]", "(a JSON object with the objects 'config', 'settings'), found list"),
+    ('{"config": {}, "settings": {"bogus": 1}}', "found TrainSettings.__init__() got an unexpected keyword"),
+])
+def test_evaluate_a_run_json_that_train_did_not_write_exits_with_one_line(saved_model_file, tmp_path, run_json,
+                                                                          found):
+    shutil.copy(saved_model_file[0], tmp_path / "model.keras")
+    (tmp_path / "run.json").write_text(run_json)
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(evaluate.PROG, evaluate.main, ["--model", str(tmp_path)])
+    message = str(exit_info.value.code)
+    assert "\n" not in message and found in message
+    assert message.startswith(f"{evaluate.PROG}: error: --model={str(tmp_path)!r} is invalid: expected run.json as "
+                              "edrnet_tf.train writes it")
+
+
+def test_evaluate_a_model_of_other_classes_than_the_data_is_refused(built_ave, tmp_path, capsys):
+    path = tmp_path / "five.keras"
+    EDRNet(EDRNetConfig(width=16, visual_width=8, num_classes=5, background=4)).save(path)
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(evaluate.PROG, evaluate.main, ["--model", str(path), "--dataset", "ave", "--data-dir", str(built_ave)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "is invalid: expected a model of the 29 AVE classes (28 events + background) that tfds_ave holds, " \
+           "found num_classes=5" in error
