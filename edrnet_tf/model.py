@@ -155,6 +155,8 @@ class EDRNet(keras.Model):
             mean, variance = moments[name]
             layer.set_weights([mean, variance, layer.get_weights()[2]])
             layer.finalize_state()
+        # Normalization reads its statistics as constants when a step function is traced: retrace.
+        self.train_function = self.test_function = self.predict_function = None
 
     def get_config(self):
         return {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable}
