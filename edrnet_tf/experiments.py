@@ -16,6 +16,9 @@ Runs live in ``OUTPUT/runs/<task>-<branches>-lss<lambda2>-smb<S>/seed<s>/`` (a p
 so both tables share their common run, and an interrupted sweep resumes where it stopped; a run folder of
 other settings is never overwritten (it raises).
 
+Under the EDRNet rows, each table prints the baselines (``edrnet_tf.baselines``: majority class, linear
+probes, a small temporal conv) of the same data, computed once and kept in ``OUTPUT/baselines.json``.
+
 CLI: ``python -m edrnet_tf.experiments table3|table4 --seeds N --output DIR [any python -m edrnet_tf.train
 flag except --task, --output, --backup (and --branches for table4)]``.
 """
@@ -29,7 +32,7 @@ import sys
 
 import numpy as np
 
-from edrnet_tf import cli
+from edrnet_tf import baselines, cli
 
 PROG = "python -m edrnet_tf.experiments"
 TABLES = ("table3", "table4")
@@ -243,13 +246,16 @@ FORBIDDEN = {"table3": ("--task", "--backup"), "table4": ("--task", "--backup", 
 
 
 def write_results(result, output):
-    """Writes ``<table>.json`` and ``<table>.md`` into ``output`` (each whole or not at all)."""
+    """Writes ``<table>.json`` and ``<table>.md`` (with the baselines under the table, if the result holds
+    them) into ``output``, each whole or not at all."""
     from edrnet_tf.compare import write_text
 
     output = pathlib.Path(output)
     output.mkdir(parents=True, exist_ok=True)
     write_text(output / f"{result['table']}.json", json.dumps(result, indent=2) + "\n")
     text = MARKDOWN[result["table"]](result)
+    if result.get("baselines"):
+        text += "\n" + baselines.format_baselines(result["baselines"])
     write_text(output / f"{result['table']}.md", text)
     return text
 
@@ -294,6 +300,9 @@ def main(argv=None):
         check_flags(table, config, settings)
     log = lambda message: print(f"[{table}] {message}", file=sys.stderr, flush=True)  # noqa: E731
     result = RUN[table](config, settings, seeds, output, log=log)
+    log(f"baselines of the same data ({pathlib.Path(output) / 'baselines.json'})")
+    result["baselines"] = baselines.cached_baselines(settings.data_source(), pathlib.Path(output) / "baselines.json",
+                                                     seed=settings.seed)
     print(write_results(result, output), end="")
     return result
 
