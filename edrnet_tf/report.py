@@ -12,6 +12,7 @@ from edrnet_tf import ave, metrics
 from edrnet_tf.data import pipeline
 
 HEADS = {"gated": "probs", "audio": "probs_audio", "visual": "probs_visual"}
+HEALTH_MARGIN = 0.02  # a head within 2 points of the majority-class rate has learned nothing useful
 PER_CLASS_KEYS = {False: "per_class_accuracy", True: "per_class_accuracy_b2ilc"}  # gated head, headline labels
 
 
@@ -72,6 +73,8 @@ def test_report(model, source, batch_size=32, headline="original"):
     confusion.update_state(label_sets[headline], outputs["probs"])
     test_figures = {name: head_accuracies(outputs, labels, config.background, config.witness_rate)
                     for name, labels in label_sets.items()}
+    majority_baseline = {"class": names[majority], "index": majority,
+                         **{name: float(np.mean(labels == majority)) for name, labels in label_sets.items()}}
     return {
         "dataset": source.description,
         "synthetic": source.synthetic,
@@ -80,8 +83,8 @@ def test_report(model, source, batch_size=32, headline="original"):
         "headline": {"labels": headline, "head": "gated", "b2ilc": True,
                      "accuracy": test_figures[headline]["gated"]["b2ilc"]},
         "test": test_figures,
-        "majority_baseline": {"class": names[majority], "index": majority,
-                              **{name: float(np.mean(labels == majority)) for name, labels in label_sets.items()}},
+        "majority_baseline": majority_baseline,
+        "health": health_warnings(test_figures, majority_baseline),
         **{PER_CLASS_KEYS[b2ilc]: {"labels": headline, "head": "gated", "b2ilc": b2ilc,
                                    "accuracy": {n: (None if np.isnan(a) else float(a))
                                                 for n, a in zip(names, np.asarray(metric.result()))}}
@@ -89,6 +92,18 @@ def test_report(model, source, batch_size=32, headline="original"):
         "confusion_matrix": {"labels": headline, "head": "gated", "b2ilc": False, "rows": "true",
                              "matrix": np.asarray(confusion.result()).astype(int).tolist()},
     }
+
+
+def health_warnings(test_figures, majority, margin=HEALTH_MARGIN):
+    """One line per head (raw, each label set) that ends within ``margin`` of the majority-class rate."""
+    found = []
+    for labels, heads in test_figures.items():
+        for head, figures in heads.items():
+            if figures["raw"] <= majority[labels] + margin:
+                found.append(f"WARNING: the {head} head ({labels} test labels) is at {figures['raw']:.4f}, within "
+                             f"{margin * 100:.0f} points of the always-'{majority['class']}' rate "
+                             f"{majority[labels]:.4f}: it has not learned")
+    return found
 
 
 def format_table(report):
@@ -104,4 +119,4 @@ def format_table(report):
     baseline = report["majority_baseline"]
     lines.append(f"{'majority-class baseline':<15}" + "".join(f"{baseline[c]:>11.4f}" for c in columns)
                  + f"  (always '{baseline['class']}')")
-    return "\n".join(lines)
+    return "\n".join(lines + report.get("health", []))
