@@ -4,7 +4,9 @@ Writes one JSON line per video: ``row``, the ``segment_labels`` (class names aft
 ``labels_raw`` (indices after / before B2ILC) and the ``events`` as (class, start s, end s, mean
 probability). The HDF5 files hold [M, T, 128] audio and [M, T, 7, 7, 512] visual features (AVE layout,
 any T >= L*(k-1)+1); videos longer than the training length are read in sliding windows
-(``edrnet_tf.inference``).
+(``edrnet_tf.inference``). With ``--video FILE...`` instead, the features of each video file are extracted
+first (``edrnet_tf.extraction``, the weight flags of ``edrnet_tf.extract``) and each line also names its
+``video``.
 
 Bad input exits with one line naming the flag: status 2 for a bad flag value or file layout, status 1
 for a row that cannot be read or holds NaN/inf (the whole command is refused: no row is skipped) and
@@ -23,7 +25,7 @@ import tempfile
 import h5py
 import numpy as np
 
-from edrnet_tf import ave, inference, runner
+from edrnet_tf import ave, extract, inference, runner
 from edrnet_tf.cli import OneLineParser, run_main
 
 PROG = "python -m edrnet_tf.predict"
@@ -48,9 +50,11 @@ def build_parser():
     parser = OneLineParser(prog=PROG, description="Localize audio-visual events in videos with a trained EDRNet.")
     parser.add_argument("--model", type=pathlib.Path, required=True,
                         help="A run folder of edrnet_tf.train (holding model.keras) or a .keras file.")
-    parser.add_argument("--audio", type=pathlib.Path, required=True, help="HDF5 file of [M, T, 128] audio features.")
-    parser.add_argument("--visual", type=pathlib.Path, required=True,
+    parser.add_argument("--audio", type=pathlib.Path, default=None, help="HDF5 file of [M, T, 128] audio features.")
+    parser.add_argument("--visual", type=pathlib.Path, default=None,
                         help="HDF5 file of [M, T, 7, 7, 512] visual features (same M and T).")
+    parser.add_argument("--video", type=pathlib.Path, nargs="+", default=None,
+                        help="Video files instead of --audio/--visual: features extracted as edrnet_tf.extract does.")
     parser.add_argument("--key", default="avadataset", help="Dataset key in both files. Default: %(default)s.")
     parser.add_argument("--rows", default=None, help="Rows to predict, e.g. '0,4,10-12'. Default: all.")
     parser.add_argument("--output", type=pathlib.Path, default=None, help="JSON-lines file. Default: stdout.")
@@ -59,6 +63,7 @@ def build_parser():
     parser.add_argument("--stride", type=int, default=None,
                         help="Segments between window starts. Default: half the window.")
     parser.add_argument("--batch-size", type=int, default=16, help="Videos read and predicted at a time.")
+    extract.add_weight_flags(parser)
     return parser
 
 
@@ -123,6 +128,29 @@ def output_stream(path):
             os.unlink(handle.name)
 
 
+def predict_videos(parser, args, model_path):
+    """``--video``: each file's features, then the windows, B2ILC and JSON line of the ``.h5`` path."""
+    extractor = extract.make_extractor(parser, args)
+    model = runner.load_trained_model(model_path)
+    config = model.config
+    window = config.n_segments if args.window is None else args.window
+    stride = max(1, window // 2) if args.stride is None else args.stride
+
+    def predict(a, v):
+        return model.predict({"audio": a, "visual": v}, batch_size=args.batch_size, verbose=0)["probs"]
+
+    with output_stream(args.output) as out:
+        for row, path in enumerate(args.video):
+            audio, visual = extractor(path)
+            if min(window, len(audio)) < config.min_segments:
+                raise ValueError(f"{str(path)!r}: {len(audio)} whole seconds, this model needs windows of at least "
+                                 f"L*(k-1)+1={config.min_segments} segments (--window={window})")
+            probs = inference.windowed_probs(predict, audio[None], visual[None], window, stride)
+            for line in inference.describe_videos(probs, [row], ave.class_names(), config.background,
+                                                  config.witness_rate):
+                out.write(json.dumps({"video": str(path), **line}, allow_nan=False) + "\n")
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -131,6 +159,12 @@ def main(argv=None):
     if not model_path.exists():
         parser.error(f"--model={str(args.model)!r} is invalid: expected a run folder holding model.keras "
                      "or a .keras file, found none")
+    if args.video:
+        if args.audio or args.visual:
+            parser.error("--video is invalid with --audio/--visual: expected video files or feature files, not both")
+        return predict_videos(parser, args, model_path)
+    if args.audio is None or args.visual is None:
+        parser.error("--audio and --visual are required (or --video FILE...)")
     audio = open_features(parser, args.audio, args.key, "--audio", (ave.AUDIO_DIM,))
     visual = open_features(parser, args.visual, args.key, "--visual", ave.VISUAL_SHAPE)
     if audio.shape[:2] != visual.shape[:2]:

@@ -1,5 +1,7 @@
 """``python -m edrnet_tf.extract``: AVE-layout files, row mapping, resume, one-line errors."""
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -70,3 +72,39 @@ def test_extract_with_a_wrong_checkpoint_exits_with_one_line_naming_it(clips, tm
              "--vgg19-weights", str(tmp_path / "absent.h5")])
     assert "\n" not in str(info.value.code)
     assert not (tmp_path / "out" / writer.VIDEOS_FILE).exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from edrnet_tf import EDRNet, EDRNetConfig
+
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    EDRNet(EDRNetConfig(width=16, visual_width=8, num_layers=1, kernel_size=3)).save(path)  # windows of >= 3 s
+    return path
+
+
+def test_predict_video_extracts_features_and_writes_one_event_line_per_video(clips, tiny_model, tmp_path):
+    from edrnet_tf import ave, predict
+
+    output = tmp_path / "events.jsonl"
+    run_main(predict.PROG, predict.main, ["--model", str(tiny_model), "--video", str(clips["b"]), str(clips["b"]),
+                                          "--output", str(output), *FAST])
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [(line["video"], line["row"]) for line in lines] == [(str(clips["b"]), 0), (str(clips["b"]), 1)]
+    assert len(lines[0]["labels"]) == 3 and set(lines[0]["segment_labels"]) <= set(ave.class_names())
+    assert lines[0] == {**lines[1], "row": 0}  # the same video gives the same events
+
+
+def test_predict_video_names_a_bad_or_too_short_video_and_writes_no_output(clips, tiny_model, tmp_path):
+    from edrnet_tf import predict
+
+    output = tmp_path / "events.jsonl"
+    for video, message in ((clips["silent"], "silent.mp4': has no audio track"),
+                           (clips["a"], r"a.mp4': 2 whole seconds, this model needs .*=3 segments")):
+        with pytest.raises(SystemExit, match=message):
+            run_main(predict.PROG, predict.main, ["--model", str(tiny_model), "--video", str(clips["b"]), str(video),
+                                                  "--output", str(output), *FAST])
+        assert not output.exists()
+    with pytest.raises(SystemExit) as info:
+        predict.main(["--model", str(tiny_model), "--video", str(clips["b"]), "--audio", "a.h5"])
+    assert info.value.code == 2
