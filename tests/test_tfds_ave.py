@@ -178,22 +178,6 @@ def test_corrected_config_without_right_labels_says_where_they_come_from(manual)
                  config="corrected")
 
 
-def test_wrong_key_names_the_file_and_both_keys(manual):
-    _rewrite(manual, "audio_feature.h5", _h5(manual, "audio_feature.h5"), key="features")
-    _build_fails(manual, r"audio_feature\.h5: expected key 'avadataset', found keys \['features'\]")
-
-
-def test_wrong_feature_shape_names_expected_and_found(manual):
-    _rewrite(manual, "visual_feature.h5", _h5(manual, "visual_feature.h5")[..., :256])
-    _build_fails(manual, r"visual_feature\.h5\['avadataset'\]: expected shape \(5, 10, 7, 7, 512\) for the 5 rows"
-                 r" of Annotations\.txt, found \(5, 10, 7, 7, 256\)")
-
-
-def test_wrong_row_count_names_expected_and_found(manual):
-    _rewrite(manual, "audio_feature.h5", _h5(manual, "audio_feature.h5")[:4])
-    _build_fails(manual, r"audio_feature\.h5\['avadataset'\]: expected shape \(5, 10, 128\) .*found \(4, 10, 128\)")
-
-
 def test_nan_feature_row_fails_and_leaves_no_dataset_behind(manual):
     visual = _h5(manual, "visual_feature.h5")
     row = int(_h5(manual, "test_order.h5", "order")[0])
@@ -207,30 +191,11 @@ def test_nan_feature_row_fails_and_leaves_no_dataset_behind(manual):
         pipeline.load_split(data_dir, "train")
 
 
-def test_order_index_out_of_range_names_the_index_and_position(manual):
-    _rewrite(manual, "val_order.h5", np.array([99], np.int64), key="order")
-    _build_fails(manual, r"val_order\.h5: expected row indices in \[0, 5\) .*found 99 at position 0")
-
-
 def test_overlapping_splits_are_refused(manual):
     train = _h5(manual, "train_order.h5", "order")
     _rewrite(manual, "test_order.h5", train[:1], key="order")
     _build_fails(manual, rf"train_order\.h5 and test_order\.h5: expected disjoint splits, found 1 shared rows"
                          rf" \(first: {int(train[0])}\)")
-
-
-def test_label_segment_with_no_class_is_refused(manual):
-    labels = _h5(manual, "labels.h5")
-    labels[2, 4] = 0.0
-    _rewrite(manual, "labels.h5", labels)
-    _build_fails(manual, r"labels\.h5 row 2 segment 4: expected a one-hot vector over 29 classes, found no class set")
-
-
-def test_label_value_other_than_0_or_1_is_refused(manual):
-    labels = _h5(manual, "labels.h5")
-    labels[1, 0, ave.BACKGROUND] = 0.5
-    _rewrite(manual, "labels.h5", labels)
-    _build_fails(manual, r"labels\.h5 row 1 segment 0: expected one-hot values 0/1, found 0\.5")
 
 
 def test_multi_hot_segments_take_the_lowest_class_and_are_counted(manual, caplog):
@@ -244,13 +209,6 @@ def test_multi_hot_segments_take_the_lowest_class_and_are_counted(manual, caplog
     assert f"1 segment labels in 1 rows [{row}] had several classes set" in caplog.text
     test = pipeline.split_arrays(manual.parent / "data", "test")
     assert test["segment_labels"][list(test["row"]).index(row), 0] == 3
-
-
-def test_video_label_row_not_one_hot_is_refused(manual):
-    mil = _h5(manual, "mil_labels.h5")
-    mil[0, ave.BACKGROUND] = 1.0
-    _rewrite(manual, "mil_labels.h5", mil)
-    _build_fails(manual, r"mil_labels\.h5 row 0: expected one-hot over the 28 event classes")
 
 
 def test_background_video_labels_must_be_background(manual):
@@ -275,11 +233,6 @@ def test_unknown_class_in_annotations_is_refused(manual):
     _build_fails(manual, r"Annotations\.txt line 2: unknown AVE class 'Kazoo'")
 
 
-def _truncate(manual):
-    data = (manual / "visual_feature.h5").read_bytes()
-    (manual / "visual_feature.h5").write_bytes(data[: len(data) // 2])
-
-
 def _zero_chunk_of_test_row(manual):
     """Zeroes, on disk, the gzip chunk holding a test row's first segment: the file opens, that read fails."""
     row = int(_h5(manual, "test_order.h5", "order")[0])
@@ -290,17 +243,47 @@ def _zero_chunk_of_test_row(manual):
         f.write(bytes(chunk.size))
 
 
-@pytest.mark.parametrize("corrupt,match", [
-    (_truncate, r"^visual_feature\.h5: expected an HDF5 file, found a truncated or corrupt file \(h5py: .*truncated file"),
-    (lambda m: (m / "val_order.h5").write_bytes(b""), r"^val_order\.h5: expected an HDF5 file, found an empty \(0-byte\)"),
-    (_zero_chunk_of_test_row, r"^visual_feature\.h5\['avadataset'\] rows \d+-\d+: expected readable features, found a "
-                              r"truncated or corrupt file \(h5py: "),
-    (lambda m: _rewrite(m, "audio_feature.h5", _h5(m, "audio_feature.h5").astype("S12")),
-     r"^audio_feature\.h5\['avadataset'\]: expected float or integer features, found dtype \|S12$"),
-    (lambda m: _rewrite(m, "val_order.h5", np.zeros(0, np.int64), key="order"),
-     r"^val_order\.h5: expected the rows of the validation split, found none \(empty split\)$"),
-])
-def test_corrupt_mistyped_or_empty_files_are_named_and_leave_no_dataset(manual, corrupt, match):
+def _edit(name, index, value):
+    """A corruption: ``name['avadataset'][index] = value``."""
+    def edit(manual):
+        data = _h5(manual, name)
+        data[index] = value
+        _rewrite(manual, name, data)
+    return edit
+
+
+BAD_FILES = {  # corruption -> the one-line error (a regular expression)
+    "wrong key": (lambda m: _rewrite(m, "audio_feature.h5", _h5(m, "audio_feature.h5"), key="features"),
+                  r"audio_feature\.h5: expected key 'avadataset', found keys \['features'\]"),
+    "wrong shape": (lambda m: _rewrite(m, "visual_feature.h5", _h5(m, "visual_feature.h5")[..., :256]),
+                    r"visual_feature\.h5\['avadataset'\]: expected shape \(5, 10, 7, 7, 512\) for the 5 rows of "
+                    r"Annotations\.txt, found \(5, 10, 7, 7, 256\)"),
+    "wrong rows": (lambda m: _rewrite(m, "audio_feature.h5", _h5(m, "audio_feature.h5")[:4]),
+                   r"audio_feature\.h5\['avadataset'\]: expected shape \(5, 10, 128\) .*found \(4, 10, 128\)"),
+    "order out of range": (lambda m: _rewrite(m, "val_order.h5", np.array([99], np.int64), key="order"),
+                           r"val_order\.h5: expected row indices in \[0, 5\) .*found 99 at position 0"),
+    "no class": (_edit("labels.h5", (2, 4), 0.0),
+                 r"labels\.h5 row 2 segment 4: expected a one-hot vector over 29 classes, found no class set"),
+    "not 0/1": (_edit("labels.h5", (1, 0, ave.BACKGROUND), 0.5),
+                r"labels\.h5 row 1 segment 0: expected one-hot values 0/1, found 0\.5"),
+    "video label": (_edit("mil_labels.h5", (0, ave.BACKGROUND), 1.0),
+                    r"mil_labels\.h5 row 0: expected one-hot over the 28 event classes"),
+    "truncated": (lambda m: (m / "visual_feature.h5").write_bytes((m / "visual_feature.h5").read_bytes()[:100_000]),
+                  r"^visual_feature\.h5: expected an HDF5 file, found a truncated or corrupt file \(h5py: .*truncated"),
+    "0 bytes": (lambda m: (m / "val_order.h5").write_bytes(b""),
+                r"^val_order\.h5: expected an HDF5 file, found an empty \(0-byte\) file$"),
+    "corrupt chunk": (_zero_chunk_of_test_row, r"^visual_feature\.h5\['avadataset'\] rows \d+-\d+: expected readable "
+                                               r"features, found a truncated or corrupt file \(h5py: "),
+    "strings": (lambda m: _rewrite(m, "audio_feature.h5", _h5(m, "audio_feature.h5").astype("S12")),
+                r"^audio_feature\.h5\['avadataset'\]: expected float or integer features, found dtype \|S12$"),
+    "empty split": (lambda m: _rewrite(m, "val_order.h5", np.zeros(0, np.int64), key="order"),
+                    r"^val_order\.h5: expected the rows of the validation split, found none \(empty split\)$"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_bad_file_is_named_in_one_line_and_leaves_no_dataset(manual, case):
+    corrupt, match = BAD_FILES[case]
     corrupt(manual)
     data_dir = _build_fails(manual, match)
     assert list((data_dir / "tfds_ave" / "supervised").glob("*")) == []
@@ -309,8 +292,7 @@ def test_corrupt_mistyped_or_empty_files_are_named_and_leave_no_dataset(manual, 
 def test_train_and_tfds_build_name_a_truncated_feature_file_in_one_line(manual, tmp_path):
     from edrnet_tf import train  # noqa: PLC0415  (train pulls in the whole model stack)
     from edrnet_tf.cli import run_main  # noqa: PLC0415
-
-    _truncate(manual)
+    BAD_FILES["truncated"][0](manual)
     with pytest.raises(SystemExit) as exit_info:
         run_main(train.PROG, train.main, ["--dataset", "ave", "--manual-dir", str(manual), "--data-dir",
                                           str(tmp_path / "data"), "--output", str(tmp_path / "run")])
@@ -322,23 +304,19 @@ def test_train_and_tfds_build_name_a_truncated_feature_file_in_one_line(manual, 
     assert "AveFilesError: visual_feature.h5: expected an HDF5 file, found a truncated" in result.stderr
 
 
-def test_annotations_with_a_byte_order_mark_build_as_without(manual):
+def test_a_byte_order_mark_and_float16_or_int32_features_are_accepted_and_logged(manual, caplog):
     (manual / "Annotations.txt").write_text("\ufeff" + (manual / "Annotations.txt").read_text())
-    expected = [a.video_id for a in ave.read_annotations(DUMMY / "Annotations.txt")]
-    assert [a.video_id for a in ave.read_annotations(manual / "Annotations.txt")] == expected
-    pipeline.build_dataset(manual, manual.parent / "data", "supervised")
-    test = next(iter(tfds.as_numpy(pipeline.load_split(manual.parent / "data", "test"))))
-    assert test["video_id"].decode() == expected[test["row"]]
-
-
-def test_float16_and_int32_features_are_accepted_and_logged(manual, caplog):
+    video_ids = [a.video_id for a in ave.read_annotations(DUMMY / "Annotations.txt")]
+    assert [a.video_id for a in ave.read_annotations(manual / "Annotations.txt")] == video_ids
     visual, audio = _h5(manual, "visual_feature.h5").astype(np.float16), _h5(manual, "audio_feature.h5")
+    audio = np.round(audio * 100).astype(np.int32)
     _rewrite(manual, "visual_feature.h5", visual)
-    _rewrite(manual, "audio_feature.h5", np.round(audio * 100).astype(np.int32))
+    _rewrite(manual, "audio_feature.h5", audio)
     with caplog.at_level(logging.INFO, logger="absl"):
         pipeline.build_dataset(manual, manual.parent / "data", "supervised")
-    assert "visual_feature.h5['avadataset'] holds float16 features; accepted, read as float32" in caplog.text
-    assert "audio_feature.h5['avadataset'] holds int32 features; accepted, read as float32" in caplog.text
-    test = pipeline.split_arrays(manual.parent / "data", "test")
-    np.testing.assert_array_equal(test["visual"], visual[test["row"]].astype(np.float32))
-    np.testing.assert_array_equal(test["audio"], np.round(audio * 100)[test["row"]].astype(np.float32))
+    for name, dtype in (("visual_feature.h5", "float16"), ("audio_feature.h5", "int32")):
+        assert f"{name}['avadataset'] holds {dtype} features; accepted, read as float32" in caplog.text
+    for example in tfds.as_numpy(pipeline.load_split(manual.parent / "data", "test")):
+        assert example["video_id"].decode() == video_ids[example["row"]]
+        np.testing.assert_array_equal(example["visual"], visual[example["row"]].astype(np.float32))
+        np.testing.assert_array_equal(example["audio"], audio[example["row"]].astype(np.float32))
