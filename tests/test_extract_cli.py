@@ -9,7 +9,7 @@ import pytest
 from edrnet_tf import extract
 from edrnet_tf.cli import run_main
 from edrnet_tf.extraction import writer
-from tests.video_helpers import write_video
+from edrnet_tf.extraction.synthetic_video import write_video
 
 FAST = ["--random-weights", "--frames-per-segment", "2"]
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from edrnet_tf.extraction import FeatureExtractor, decode, features_for_videos, mel, pca, vggish, visual, writer
-from tests.video_helpers import write_video
+from edrnet_tf.extraction.synthetic_video import write_video
 
 FRAMES = 2  # frames per segment in the tests (16 in AVE): VGG-19 on 2 cores is the cost
 

@@ -1,4 +1,5 @@
-"""Small test videos written with PyAV: a tone and a coloured square moving left to right."""
+"""Small synthetic videos written with PyAV (a sine tone and a red square crossing a black frame): the
+inputs of the extraction tests and of ``benchmarks/extraction.py``."""
 
 import av
 import numpy as np
