@@ -51,9 +51,7 @@ def require(folder, names, what):
     """Raises if any of ``names`` is missing from ``folder``, listing every file ``what`` expects."""
     missing = [n for n in names if not (folder / n).exists()]
     if missing:
-        raise AveFilesError(
-            f"{what}: missing {', '.join(missing)} in {folder}; expected files: {', '.join(names)}"
-        )
+        raise AveFilesError(f"{what}: missing {', '.join(missing)} in {folder}; expected files: {', '.join(names)}")
 
 
 @contextlib.contextmanager
