@@ -162,6 +162,9 @@ def build_train_parser():
                      help="'constant'; 'cosine': cosine decay to 0 over --epochs; 'plateau': divide by 10 after "
                           "--plateau-patience epochs without a better validation accuracy. "
                           + demo_default("lr_schedule"))
+    opt.add_argument("--warmup-epochs", type=non_negative_int, default=None,
+                     help="Linear learning-rate warm-up from 0 over this many epochs (constant or cosine schedule). "
+                          + demo_default("warmup_epochs"))
     opt.add_argument("--weight-decay", type=float, default=None,
                      help="Decoupled weight decay (adamw only). " + demo_default("weight_decay"))
     opt.add_argument("--early-stopping", type=non_negative_int, default=None, metavar="PATIENCE",
@@ -212,6 +215,10 @@ def parse_train_args(argv=None):
     if args.task == "wsel":
         smb = 0
     optimizer = pick("optimizer")
+    if pick("warmup_epochs") and pick("lr_schedule") == "plateau":
+        fail(parser, "--warmup-epochs", pick("warmup_epochs"), "0 with --lr-schedule plateau (it lowers a constant rate)")
+    if pick("warmup_epochs") >= pick("epochs"):
+        fail(parser, "--warmup-epochs", pick("warmup_epochs"), f"fewer than --epochs={pick('epochs')}")
     weight_decay = pick("weight_decay")
     if weight_decay < 0:
         fail(parser, "--weight-decay", weight_decay, "a value >= 0")
@@ -229,7 +236,8 @@ def parse_train_args(argv=None):
         synthetic_videos=pick("synthetic_videos"), synthetic_seed=args.synthetic_seed,
         task=args.task, test_labels=args.test_labels, smb_per_class=smb,
         batch_size=pick("batch_size"), epochs=pick("epochs"), optimizer=optimizer,
-        learning_rate=pick("learning_rate"), lr_schedule=pick("lr_schedule"), weight_decay=weight_decay,
+        learning_rate=pick("learning_rate"), lr_schedule=pick("lr_schedule"), warmup_epochs=pick("warmup_epochs"),
+        weight_decay=weight_decay,
         early_stopping=pick("early_stopping"), plateau_patience=args.plateau_patience, seed=args.seed,
         jit_compile=pick("jit_compile"), output=output, distribution=args.distribution, backup=args.backup,
         per_class_every=args.tensorboard_per_class)

@@ -26,13 +26,14 @@ from edrnet_tf.model import EDRNet
 # defaults live in EDRNetConfig; "synthetic" is the CPU demo schedule, "ave" the full setting.
 DEMO_DEFAULTS = {
     "ave": dict(synthetic_videos=None, batch_size=32, epochs=60, smb_per_class=250, optimizer="adam",
-                learning_rate=3e-4, lr_schedule="plateau", weight_decay=0.0, early_stopping=10, jit_compile=True),
+                learning_rate=3e-4, lr_schedule="plateau", warmup_epochs=0, weight_decay=0.0, early_stopping=10,
+                jit_compile=True),
     "synthetic": dict(synthetic_videos=400, batch_size=16, epochs=6, smb_per_class=4, optimizer="adam",
-                      learning_rate=3e-4, lr_schedule="constant", weight_decay=0.0, early_stopping=10,
-                      jit_compile=False),
+                      learning_rate=3e-4, lr_schedule="constant", warmup_epochs=0, weight_decay=0.0,
+                      early_stopping=10, jit_compile=False),
 }
 HPARAM_FIELDS = ("task", "smb_per_class", "batch_size", "epochs", "optimizer", "learning_rate", "lr_schedule",
-                 "weight_decay", "early_stopping", "seed", "dataset")
+                 "warmup_epochs", "weight_decay", "early_stopping", "seed", "dataset")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,7 @@ class TrainSettings:
     optimizer: str = "adam"
     learning_rate: float = 1e-4
     lr_schedule: str = "constant"
+    warmup_epochs: int = 0
     weight_decay: float = 0.0
     early_stopping: int = 10
     plateau_patience: int = 3
@@ -75,10 +77,23 @@ class TrainSettings:
                                    self.synthetic_videos, self.synthetic_seed)
 
 
-def make_optimizer(settings, steps_per_epoch):
-    rate = settings.learning_rate
+def learning_rate_schedule(settings, steps_per_epoch):
+    """The learning rate of ``settings``: a float (constant, or plateau: ``ReduceLROnPlateau`` lowers it) or a
+    ``CosineDecay`` (cosine to 0 over the epochs after the warm-up; constant after it with ``"constant"``),
+    with a linear warm-up from 0 over ``warmup_epochs``."""
+    warmup = settings.warmup_epochs * steps_per_epoch
     if settings.lr_schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=settings.epochs * steps_per_epoch)
+        return keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else settings.learning_rate, decay_steps=max(1, (settings.epochs * steps_per_epoch) - warmup),
+            warmup_target=settings.learning_rate if warmup else None, warmup_steps=warmup)
+    if warmup:  # alpha=1: no decay after the warm-up
+        return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=1, alpha=1.0,
+                                                      warmup_target=settings.learning_rate, warmup_steps=warmup)
+    return settings.learning_rate
+
+
+def make_optimizer(settings, steps_per_epoch):
+    rate = learning_rate_schedule(settings, steps_per_epoch)
     if settings.optimizer == "adam":
         return keras.optimizers.Adam(rate)
     if settings.optimizer == "adamw":
