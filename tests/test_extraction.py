@@ -208,3 +208,22 @@ def test_writer_commits_whole_rows_and_drops_an_interrupted_append(tmp_path):
                                                                                                  "c.mp4")]
     with pytest.raises(ValueError, match="--segments=5.*T=3"):
         writer.FeatureWriter(tmp_path, segments=5)
+
+
+def test_vgg19_loads_a_local_weights_file_in_the_layout_keras_downloads_and_names_a_foreign_one(tmp_path):
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    reference = keras.applications.VGG19(include_top=False, weights=None, input_shape=(224, 224, 3))
+    with h5py.File(tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, reference)  # the format of Keras' ImageNet file
+    loaded = visual.vgg19_pool5(tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    assert loaded.output_shape == (None, 7, 7, 512)
+    for got, expected in zip(loaded.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(got, expected)
+    with h5py.File(tmp_path / "other.h5", "w") as handle:
+        handle["x"] = np.zeros(3)
+    with pytest.raises(ValueError, match="other.h5' does not hold VGG-19"):
+        visual.vgg19_pool5(tmp_path / "other.h5")
+    with pytest.raises(FileNotFoundError, match="absent.h5"):
+        visual.vgg19_pool5(tmp_path / "absent.h5")
