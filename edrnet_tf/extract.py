@@ -66,7 +66,7 @@ def video_paths(items):
 
 def build_parser():
     parser = OneLineParser(prog=PROG, description="Extract AVE-compatible VGGish / VGG-19 features of videos.")
-    parser.add_argument("videos", nargs="+", help="Video files, or .txt lists of them (one path a line).")
+    parser.add_argument("videos", nargs="+", help="Video files, or lists of them (.txt, .lst, .list: one path a line).")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="Output folder (resumed if it exists).")
     parser.add_argument("--segments", type=int, default=None,
                         help="Segments T per row; longer videos keep their first T seconds, shorter ones fail. "
