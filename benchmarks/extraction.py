@@ -1,8 +1,9 @@
 """Cost of a video's features on this machine: decoding, VGGish, VGG-19, and the EDRNet forward pass.
 
 Writes a synthetic video (``edrnet_tf.extraction.synthetic_video``: 25 fps, 44.1 kHz stereo AAC) and
-times each stage on it, best of ``--repeats`` (the first run of a stage also traces its shapes). The networks are randomly initialised (``weights=None``): the cost of a forward pass does
-not depend on the weight values, and nothing is downloaded. Prints one JSON object.
+times each stage on it, best of ``--repeats`` (the first run of a stage also traces its shapes). The
+networks are randomly initialised (``weights=None``): the cost of a forward pass does not depend on the
+weight values, and nothing is downloaded. Prints one JSON object.
 
     nice -n 5 python benchmarks/extraction.py                  # a 10-s AVE-length video, 16 frames/s
     python benchmarks/extraction.py --seconds 9 --frames-per-segment 2  # a quick check

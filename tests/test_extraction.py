@@ -44,6 +44,7 @@ def numpy_log_mel(second):
     return np.log(magnitude @ weights + 0.01)
 
 
+@pytest.mark.core  # keras.ops model code: also run on JAX in CI
 def test_log_mel_examples_match_an_independent_numpy_front_end():
     rng = np.random.default_rng(0)
     t = np.arange(16000) / 16000
@@ -54,6 +55,7 @@ def test_log_mel_examples_match_an_independent_numpy_front_end():
         np.testing.assert_allclose(got[row], numpy_log_mel(seconds[row].astype(np.float64)), atol=2e-3, rtol=1e-4)
 
 
+@pytest.mark.core  # keras.ops model code: also run on JAX in CI
 def test_mel_matrix_has_64_htk_triangles_from_125_to_7500_hz_and_no_dc_weight():
     weights = mel.mel_matrix()
     assert weights.shape == (257, 64) and np.all(weights[0] == 0)
@@ -63,6 +65,7 @@ def test_mel_matrix_has_64_htk_triangles_from_125_to_7500_hz_and_no_dc_weight():
     assert np.all(weights.max(axis=0) > 0.5)
 
 
+@pytest.mark.core  # keras.ops model code: also run on JAX in CI
 def test_vggish_network_maps_96x64_examples_and_one_second_waveforms_to_128d():
     network = vggish.vggish_network()
     assert network.output_shape == (None, 128)
@@ -166,6 +169,7 @@ def test_decoding_an_unreadable_zero_byte_or_missing_file_names_it(tmp_path):
         decode.decode_video(tmp_path / "gone.mp4")
 
 
+@pytest.mark.core  # keras.ops model code: also run on JAX in CI
 def test_segment_maps_average_the_frames_of_each_segment_whatever_the_batch():
     class SumOfPixels:  # a stand-in for VGG-19: each map is filled with the frame's preprocessed mean
         def predict_on_batch(self, images):
