@@ -4,9 +4,9 @@ frames sampled evenly inside each second.
 A video of D seconds gives T = floor(D) segments, D being the shorter of its audio and its frames. The
 audio is resampled by FFmpeg's libswresample to 16 kHz (float, per channel) and averaged over channels,
 as ``vggish_input.waveform_to_examples`` does. Segment t gets ``frames_per_segment`` frames, frame k
-being the one shown at time ``t + (k + 0.5) / frames_per_segment`` (the last frame whose timestamp is not
-later), scaled to ``image_size`` x ``image_size`` RGB (AVE's visual features: 16 frames per second, 224 x
-224, VGG-19).
+being the one shown at time ``t + (k + 0.5) / frames_per_segment`` (the last frame whose timestamp, counted
+from the stream's start time, is not later), scaled to ``image_size`` x ``image_size`` RGB (AVE's visual
+features: 16 frames per second, 224 x 224, VGG-19).
 """
 
 import dataclasses
@@ -70,13 +70,14 @@ def decode_frames(container, path, frames_per_segment, image_size):
         raise ValueError(f"{str(path)!r}: has no video track")
     stream = container.streams.video[0]
     rate = float(stream.average_rate or stream.guessed_rate or 25)
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     picked, shown, shown_rgb, end = [], None, None, 0.0
 
     def target():  # the time of the next frame to pick
         return (len(picked) + 0.5) / frames_per_segment
 
     for index, frame in enumerate(container.decode(stream)):
-        time = frame.time if frame.time is not None else index / rate
+        time = frame.time - start if frame.time is not None else index / rate
         if shown is None:  # a first frame later than the first targets stands in for them
             shown = frame
         while target() < time:
