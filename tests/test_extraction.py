@@ -16,7 +16,7 @@ FRAMES = 2  # frames per segment in the tests (16 in AVE): VGG-19 on 2 cores is 
 def videos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("videos")
     return {"two": write_video(folder / "two.mp4", seconds=2.0),
-            "three": write_video(folder / "three.mp4", seconds=3.0, fps=8, tone_hz=1000.0),
+            "three": write_video(folder / "three.mp4", seconds=3.0, fps=8),
             "silent": write_video(folder / "silent.mp4", seconds=2.0, audio=False),
             "short": write_video(folder / "short.mp4", seconds=0.5),
             "empty": write_video(folder / "empty.mp4", seconds=0.0)}
@@ -141,8 +141,10 @@ def test_pca_params_of_a_foreign_file_raise_one_line_naming_it(tmp_path):
         pca.load_pca_params(tmp_path / "none.npz")
 
 
-def test_decoding_gives_whole_seconds_of_16khz_mono_audio_and_evenly_sampled_frames(videos):
-    video = decode.decode_video(videos["three"], frames_per_segment=4, image_size=32)
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".avi"])
+def test_decoding_gives_whole_seconds_of_16khz_mono_audio_and_evenly_sampled_frames(tmp_path, suffix):
+    path = write_video(tmp_path / f"three{suffix}", seconds=3.0, fps=8, tone_hz=1000.0)
+    video = decode.decode_video(path, frames_per_segment=4, image_size=32)
     assert video.segments == 3 and video.audio.shape == (48000,) and video.frames.shape == (3, 4, 32, 32, 3)
     spectrum = np.abs(np.fft.rfft(video.audio[16000:32000]))
     assert np.argmax(spectrum) == 1000  # the 1 kHz tone, 1 Hz per bin

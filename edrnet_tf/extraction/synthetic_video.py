@@ -1,21 +1,29 @@
 """Small synthetic videos written with PyAV (a sine tone and a red square crossing a black frame): the
 inputs of the extraction tests and of ``benchmarks/extraction.py``."""
 
+import pathlib
+
 import av
 import numpy as np
 
 
+# Codecs per container (FFmpeg picks the container from the suffix); others get MPEG-4 part 2 + AAC.
+CODECS = {".webm": ("libvpx", "libopus", 48000)}
+
+
 def write_video(path, seconds=2.0, fps=10, size=(64, 48), tone_hz=440.0, sample_rate=22050, audio=True,
                 video=True, channels=2):
-    """An MPEG-4 + AAC ``.mp4`` of ``seconds``: a red square crossing a black frame and a sine tone."""
+    """A video file of ``seconds`` (container from the suffix: .mp4, .mkv, .avi, .webm ...): a red square
+    crossing a black frame and a sine tone."""
+    video_codec, audio_codec, sample_rate = CODECS.get(pathlib.Path(path).suffix, ("mpeg4", "aac", sample_rate))
     container = av.open(str(path), "w")
     if video:
-        vstream = container.add_stream("mpeg4", rate=fps)
+        vstream = container.add_stream(video_codec, rate=fps)
         vstream.width, vstream.height = size
         vstream.pix_fmt = "yuv420p"
     if audio:
         layout = "stereo" if channels == 2 else "mono"
-        astream = container.add_stream("aac", rate=sample_rate, layout=layout)
+        astream = container.add_stream(audio_codec, rate=sample_rate, layout=layout)
     container.start_encoding()  # headers even when no frame follows (a zero-length video)
     if video:
         count = int(round(seconds * fps))
