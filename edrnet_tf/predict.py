@@ -160,8 +160,9 @@ def main(argv=None):
         parser.error(f"--model={str(args.model)!r} is invalid: expected a run folder holding model.keras "
                      "or a .keras file, found none")
     if args.video:
-        if args.audio or args.visual:
-            parser.error("--video is invalid with --audio/--visual: expected video files or feature files, not both")
+        if args.audio or args.visual or args.rows:
+            parser.error("--video is invalid with --audio/--visual/--rows: expected video files or feature files, "
+                         "not both")
         return predict_videos(parser, args, model_path)
     if args.audio is None or args.visual is None:
         parser.error("--audio and --visual are required (or --video FILE...)")
