@@ -43,7 +43,8 @@ def measure(seconds, frames_per_segment, batch_size, repeats, size):
         stages["decode_s"], video = best_time(lambda: decode.decode_video(path, frames_per_segment), repeats)
         stages["vggish_s"], audio = best_time(lambda: extractor.audio_features(video.audio), repeats)
         stages["vgg19_s"], vis = best_time(
-            lambda: visual.segment_maps(extractor.visual_model, video.frames, batch_size), repeats)
+            lambda: visual.segment_maps(extractor.visual_model, video.frames.reshape(-1, *video.frames.shape[2:]),
+                                        frames_per_segment, batch_size), repeats)
         inputs = {"audio": audio[None], "visual": vis[None]}
         stages["edrnet_s"], _ = best_time(lambda: model.predict_on_batch(inputs), repeats)
     extraction = stages["decode_s"] + stages["vggish_s"] + stages["vgg19_s"]

@@ -178,8 +178,10 @@ def test_segment_maps_average_the_frames_of_each_segment_whatever_the_batch():
             return np.broadcast_to(images.mean(axis=(1, 2, 3))[:, None, None, None], (len(images), 7, 7, 512))
 
     frames = np.random.default_rng(3).integers(0, 256, size=(3, 4, 224, 224, 3), dtype=np.uint8)
-    small = visual.segment_maps(SumOfPixels(), frames, batch_size=4)
-    large = visual.segment_maps(SumOfPixels(), frames, batch_size=64)
+    flat = frames.reshape(-1, 224, 224, 3)
+    small = visual.segment_maps(SumOfPixels(), iter(flat), frames_per_segment=4, batch_size=4)
+    large = visual.segment_maps(SumOfPixels(), np.concatenate([flat, flat[:3]]), frames_per_segment=4)
+    assert small.shape == large.shape == (3, 7, 7, 512)  # the 3 frames of an incomplete segment dropped
     np.testing.assert_allclose(small, large, rtol=1e-6)
     expected = np.stack([visual.keras.applications.vgg19.preprocess_input(frames[s].astype(np.float32)).mean()
                          for s in range(3)])

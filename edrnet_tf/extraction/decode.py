@@ -9,6 +9,7 @@ from the stream's start time, is not later), scaled to ``image_size`` x ``image_
 features: 16 frames per second, 224 x 224, VGG-19).
 """
 
+import contextlib
 import dataclasses
 import pathlib
 
@@ -47,70 +48,80 @@ def _reason(error):
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def decode_audio(container, path):
-    """All audio samples of the first audio stream, 16 kHz mono float32."""
-    if not container.streams.audio and not container.streams.video:
-        raise ValueError(f"{str(path)!r}: is empty (no audio or video stream)")
-    if not container.streams.audio:
-        raise ValueError(f"{str(path)!r}: has no audio track")
-    resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
-    chunks = []
-    for frame in container.decode(container.streams.audio[0]):
-        chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
-    chunks.extend(f.to_ndarray() for f in resampler.resample(None))
+@contextlib.contextmanager
+def _decoding(path):
+    """The open container of ``path``; FFmpeg errors while decoding become one line naming the file."""
+    with _open(path) as container:
+        try:
+            yield container
+        except av.FFmpegError as error:
+            raise ValueError(f"{str(path)!r}: cannot be decoded ({_reason(error)})") from None
+
+
+def decode_audio(path):
+    """All samples of the first audio track of ``path``, 16 kHz mono float32."""
+    with _decoding(path) as container:
+        if not container.streams.audio and not container.streams.video:
+            raise ValueError(f"{str(path)!r}: is empty (no audio or video stream)")
+        if not container.streams.audio:
+            raise ValueError(f"{str(path)!r}: has no audio track")
+        resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+        chunks = []
+        for frame in container.decode(container.streams.audio[0]):
+            chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
+        chunks.extend(f.to_ndarray() for f in resampler.resample(None))
     if not chunks:
         return np.zeros(0, np.float32)
     return np.concatenate(chunks, axis=1).mean(axis=0).astype(np.float32)
 
 
-def decode_frames(container, path, frames_per_segment, image_size):
-    """[N, S, S, 3] uint8: the frame shown at each time ``(i + 0.5) / frames_per_segment`` up to the video's
-    end, N being ``frames_per_segment`` times its whole seconds."""
-    if not container.streams.video:
-        raise ValueError(f"{str(path)!r}: has no video track")
-    stream = container.streams.video[0]
-    rate = float(stream.average_rate or stream.guessed_rate or 25)
-    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-    picked, shown, shown_rgb, end = [], None, None, 0.0
-
-    def target():  # the time of the next frame to pick
-        return (len(picked) + 0.5) / frames_per_segment
-
-    for index, frame in enumerate(container.decode(stream)):
-        time = frame.time - start if frame.time is not None else index / rate
-        if shown is None:  # a first frame later than the first targets stands in for them
-            shown = frame
-        while target() < time:
+def iter_frames(path, frames_per_segment=16, image_size=224, max_segments=None):
+    """Yields [S, S, 3] uint8 RGB frames: the one shown at each time ``(i + 0.5) / frames_per_segment`` up
+    to the video's end (or ``max_segments`` seconds), decoding one frame at a time."""
+    limit = np.inf if max_segments is None else max_segments * frames_per_segment
+    with _decoding(path) as container:
+        if not container.streams.video:
+            raise ValueError(f"{str(path)!r}: has no video track")
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        picked, shown, shown_rgb, end = 0, None, None, 0.0
+        for index, frame in enumerate(container.decode(stream)):
+            time = frame.time - start if frame.time is not None else index / rate
+            if shown is None:  # a first frame later than the first targets stands in for them
+                shown = frame
+            while (picked + 0.5) / frames_per_segment < time and picked < limit:
+                if shown_rgb is None:
+                    shown_rgb = shown.to_ndarray(width=image_size, height=image_size, format="rgb24")
+                yield shown_rgb
+                picked += 1
+            if picked >= limit:
+                return
+            shown, shown_rgb, end = frame, None, time + 1.0 / rate
+        while shown is not None and (picked + 0.5) / frames_per_segment < end and picked < limit:
             if shown_rgb is None:
                 shown_rgb = shown.to_ndarray(width=image_size, height=image_size, format="rgb24")
-            picked.append(shown_rgb)
-        shown, shown_rgb, end = frame, None, time + 1.0 / rate
-    while shown is not None and target() < end:
-        if shown_rgb is None:
-            shown_rgb = shown.to_ndarray(width=image_size, height=image_size, format="rgb24")
-        picked.append(shown_rgb)
-    whole = int(np.floor(end + 1e-6)) * frames_per_segment
-    if not whole:
-        return np.zeros((0, image_size, image_size, 3), np.uint8)
-    return np.stack(picked[:whole])
+            yield shown_rgb
+            picked += 1
+
+
+def whole_segments(path, audio, segments_of_frames):
+    """T = the whole seconds of both ``audio`` and the frames; under one second raises naming ``path``."""
+    segments = min(len(audio) // SAMPLE_RATE, segments_of_frames)
+    if segments == 0:
+        raise ValueError(f"{str(path)!r}: shorter than one second (audio {len(audio) / SAMPLE_RATE:.2f} s, "
+                         f"frames {segments_of_frames} whole s)")
+    return segments
 
 
 def decode_video(path, frames_per_segment=16, image_size=224):
-    """A ``DecodedVideo`` of the whole seconds of ``path``; unreadable, audio-less and sub-second videos
-    raise one-line ``ValueError`` naming the file."""
+    """A ``DecodedVideo`` of the whole seconds of ``path`` (every frame in memory: for tests and timing;
+    ``FeatureExtractor`` streams them); unreadable, audio-less and sub-second videos raise one-line
+    ``ValueError`` naming the file."""
     path = pathlib.Path(path)
-    try:
-        with _open(path) as container:
-            audio = decode_audio(container, path)
-        with _open(path) as container:
-            frames = decode_frames(container, path, frames_per_segment, image_size)
-    except (av.FFmpegError, OSError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise ValueError(f"{str(path)!r}: cannot be decoded ({_reason(error)})") from None
-    segments = min(len(audio) // SAMPLE_RATE, len(frames) // frames_per_segment)
-    if segments == 0:
-        raise ValueError(f"{str(path)!r}: shorter than one second (audio {len(audio) / SAMPLE_RATE:.2f} s, "
-                         f"frames {len(frames) / frames_per_segment:.2f} s)")
-    frames = frames[:segments * frames_per_segment].reshape(segments, frames_per_segment, *frames.shape[1:])
-    return DecodedVideo(path, audio[:segments * SAMPLE_RATE], frames)
+    audio = decode_audio(path)
+    frames = list(iter_frames(path, frames_per_segment, image_size))
+    segments = whole_segments(path, audio, len(frames) // frames_per_segment)
+    frames = np.stack(frames[:segments * frames_per_segment])
+    return DecodedVideo(path, audio[:segments * SAMPLE_RATE],
+                        frames.reshape(segments, frames_per_segment, *frames.shape[1:]))

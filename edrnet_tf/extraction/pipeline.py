@@ -45,10 +45,14 @@ class FeatureExtractor:
         return embeddings.astype(np.float32)
 
     def __call__(self, path):
-        """``(audio [T, 128], visual [T, 7, 7, 512])`` of the video file ``path`` (T = its whole seconds)."""
-        video = decode.decode_video(path, self.frames_per_segment, visual.IMAGE_SIZE)
-        return (self.audio_features(video.audio),
-                visual.segment_maps(self.visual_model, video.frames, self.batch_size))
+        """``(audio [T, 128], visual [T, 7, 7, 512])`` of the video file ``path`` (T = its whole seconds);
+        frames are decoded and run batch by batch, never all held in memory."""
+        waveform = decode.decode_audio(path)
+        frames = decode.iter_frames(path, self.frames_per_segment, visual.IMAGE_SIZE,
+                                    max_segments=len(waveform) // decode.SAMPLE_RATE)
+        maps = visual.segment_maps(self.visual_model, frames, self.frames_per_segment, self.batch_size)
+        segments = decode.whole_segments(path, waveform, len(maps))
+        return self.audio_features(waveform[:segments * decode.SAMPLE_RATE]), maps[:segments]
 
 
 def features_for_videos(paths, extractor=None, **extractor_args):

@@ -6,6 +6,7 @@ means subtracted, the "caffe" mode the weights were trained with). AVE (Tian et 
 the maps of 16 frames per one-second segment.
 """
 
+import itertools
 import pathlib
 
 import keras
@@ -38,18 +39,22 @@ def vgg19_pool5(weights="imagenet"):
                          f"({type(error).__name__}); pass a local weights file with --vgg19-weights") from None
 
 
-def segment_maps(model, frames, batch_size=64):
-    """[T, F, 224, 224, 3] uint8 RGB frames -> [T, 7, 7, 512] float32, the mean pool5 map of each segment.
+def segment_maps(model, frames, frames_per_segment=16, batch_size=64):
+    """[T, 7, 7, 512] float32: the mean pool5 map of each whole segment of ``frames_per_segment`` frames.
 
-    Frames are run ``batch_size`` at a time (rounded to whole segments) and averaged per batch, so memory
-    stays at one batch of maps whatever the video length.
+    ``frames`` is any iterable of [224, 224, 3] uint8 RGB frames (a generator decoding the video, or an
+    array); they go through ``model`` ``batch_size`` at a time (rounded to whole segments) and are averaged
+    per batch, so memory holds one batch whatever the video length. A last incomplete segment is dropped.
     """
-    segments, per_segment = frames.shape[:2]
-    step = max(1, batch_size // per_segment)
-    out = np.empty((segments, *POOL5_SHAPE), np.float32)
-    for start in range(0, segments, step):
-        chunk = frames[start:start + step]
-        images = keras.applications.vgg19.preprocess_input(chunk.reshape(-1, *chunk.shape[2:]).astype(np.float32))
-        maps = keras.ops.convert_to_numpy(model.predict_on_batch(images))
-        out[start:start + len(chunk)] = maps.reshape(len(chunk), per_segment, *POOL5_SHAPE).mean(axis=1)
-    return out
+    per_batch = max(1, batch_size // frames_per_segment) * frames_per_segment
+    maps, batch = [], []
+    for frame in itertools.chain(frames, [None]):
+        if frame is not None:
+            batch.append(frame)
+        if len(batch) == per_batch or (frame is None and len(batch) >= frames_per_segment):
+            whole = len(batch) // frames_per_segment * frames_per_segment
+            images = keras.applications.vgg19.preprocess_input(np.stack(batch[:whole]).astype(np.float32))
+            pooled = keras.ops.convert_to_numpy(model.predict_on_batch(images))
+            maps.append(pooled.reshape(-1, frames_per_segment, *POOL5_SHAPE).mean(axis=1))
+            batch = []
+    return np.concatenate(maps) if maps else np.zeros((0, *POOL5_SHAPE), np.float32)
