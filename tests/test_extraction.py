@@ -235,3 +235,9 @@ def test_vgg19_loads_a_local_weights_file_in_the_layout_keras_downloads_and_name
         visual.vgg19_pool5(tmp_path / "other.h5")
     with pytest.raises(FileNotFoundError, match="absent.h5"):
         visual.vgg19_pool5(tmp_path / "absent.h5")
+
+
+def test_frames_are_yielded_one_at_a_time_and_stop_at_max_segments(videos):
+    frames = decode.iter_frames(videos["three"], frames_per_segment=4, image_size=32, max_segments=2)
+    assert next(frames).shape == (32, 32, 3)  # a generator: nothing decoded ahead of the consumer
+    assert 1 + len(list(frames)) == 8
