@@ -2,9 +2,9 @@
 
 ``FeatureExtractor`` holds both networks (built once) and turns one video into features;
 ``features_for_videos`` is the whole path for a list of files. The audio features are VGGish's raw
-128-d embeddings, as in the AVE release (its extraction script stores the ``vggish/embedding`` output,
-before post-processing); with ``vggish_pca`` they are PCA-whitened and quantised to 0..255 like the
-AudioSet release instead.
+128-d embeddings (the ``vggish/embedding`` output), which is what a public copy of the AVE authors'
+extraction script stores; with ``vggish_pca`` they are PCA-whitened and quantised to 0..255 like the
+AudioSet release instead (``docs/extraction.md``).
 """
 
 import numpy as np
