@@ -24,7 +24,7 @@ def foreground_runs(labels, background=ave.BACKGROUND):
 
 
 def b2ilc(labels, background=ave.BACKGROUND, witness_rate=0.5):
-    """Bag to Instance Label Correction on predicted segment labels (design.md section 5).
+    """Bag to Instance Label Correction on predicted segment labels (docs/design.md "B2ILC").
 
     Every maximal run of non-background labels is a pseudo-positive bag; if one event label holds
     strictly more than ``witness_rate`` of the bag's segments, the whole bag takes that label,

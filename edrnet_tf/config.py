@@ -31,7 +31,7 @@ class EDRNetConfig:
     """Every hyperparameter of EDRNet and its objectives.
 
     Paper defaults (Implementation Details): k = 3, L = 4, d = 768. The rest is not in the paper
-    (its supplement is not available); README "Design decisions" says how each was chosen.
+    (its supplement is not available); docs/design.md says how each was chosen.
 
     Attributes:
         kernel_size: k, the temporal kernel of every decomposition, recomposition and gate layer.

@@ -1,6 +1,6 @@
 """Test-split figures of a trained EDRNet: what ``metrics.json`` holds and the table the CLIs print.
 
-Global segment accuracy (correct segments / all test segments, design.md section 6) of the gated, audio and
+Global segment accuracy (correct segments / all test segments, docs/design.md "Evaluation") of the gated, audio and
 visual heads, with and without B2ILC, on the original (O-AVE) and, when present, corrected (C-AVE) test
 labels; per-class accuracy and the confusion matrix of the gated head; and the majority-class baseline
 (the most frequent training segment label, predicted everywhere).

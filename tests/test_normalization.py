@@ -107,7 +107,7 @@ def test_saved_model_takes_raw_features_and_matches_the_keras_model(normalized_m
 
 # --- what normalisation is for: the visual branch learns ---
 
-VISUAL_ONLY = dataclasses.replace(synthetic.V1_PARAMS if hasattr(synthetic, "V1_PARAMS") else synthetic.SyntheticParams(),
+VISUAL_ONLY = dataclasses.replace(synthetic.V1_PARAMS,
                                   audio_signal=0.0, visual_signal=8.0, background_states=(0.0, 0.0, 1.0))
 
 

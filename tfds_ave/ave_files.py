@@ -1,4 +1,4 @@
-"""Reading and checking the AVE release files of a manual-download folder (design.md section 1).
+"""Reading and checking the AVE release files of a manual-download folder (docs/design.md "The AVE files").
 
 Every problem raises :class:`AveFilesError` with one line naming the file (and key, row or line),
 what was expected and what was found. Feature files are read a few rows at a time, so memory stays

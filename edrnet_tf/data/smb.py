@@ -1,7 +1,7 @@
 """SMB video fusion as tf.data graph ops: fused videos made on the fly, a fresh set every epoch.
 
 Rao et al., AAAI 2022, Algorithm 1 (SMB intra-class video fusion) with the states of Table 1 and the
-state machine of Fig. 4 as design.md section 4 reads it (see ``smb_states``). The machine's valid state
+state machine of Fig. 4 as docs/design.md "SMB state machine" reads it (see ``smb_states``). The machine's valid state
 sequences are enumerated once in Python; in the graph a fused video is drawn in three steps, all
 TensorFlow ops: a state sequence of its class (``tf.random.stateless_categorical`` over the enumerated
 sequences, each weighted by the step-wise uniform rule), one random instance per state from the class's

@@ -1,7 +1,7 @@
 """SMB video fusion, the NumPy half: the 8 states of Table 1, the state machine, the state databases.
 
 Rao et al., AAAI 2022, "State Machine Based Video Fusion": Table 1 (search & extraction patterns),
-Fig. 4 (the state machine; read as in design.md section 4, since the figure is not in our text) and
+Fig. 4 (the state machine; read as in docs/design.md "SMB state machine", since the figure is not in our text) and
 Algorithm 1 lines 1-3 (one database per state, built from the training videos of one class).
 Everything here runs once, before training, in plain Python/NumPy; ``smb.py`` turns it into graph ops.
 """
@@ -23,7 +23,7 @@ STATE_FOREGROUND = (
 )
 STATE_LENGTHS = tuple(len(f) for f in STATE_FOREGROUND)
 
-# The state machine (design.md section 4). START_1 can only come first; END_1 has no successor, so it
+# The state machine (docs/design.md "SMB state machine"). START_1 can only come first; END_1 has no successor, so it
 # can only come last (it is extracted at t = N-1 only).
 FIRST_STATES = (BG_1, BG_2, START_1, START_2)
 NEXT_STATES = {
@@ -74,7 +74,7 @@ def _enumerate(n_segments, allowed, include_background_only):
 
 
 def sequence_probabilities(sequences):
-    """The probability the step-wise uniform rule gives each of ``sequences`` (design.md section 4).
+    """The probability the step-wise uniform rule gives each of ``sequences`` (docs/design.md "SMB state machine").
 
     At each step the machine picks uniformly among the states that continue the current prefix into
     some sequence of ``sequences`` (the valid, completable ones), so a sequence's probability is the
