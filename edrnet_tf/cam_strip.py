@@ -13,7 +13,7 @@ import pathlib
 
 import numpy as np
 
-from edrnet_tf import ave
+from edrnet_tf import ave, files
 from edrnet_tf.cam import TITLES, centre_segment, upsample
 
 DPI = 100
@@ -158,13 +158,8 @@ def write_strip(output, cams, kernel_size, labels, predictions, class_names=None
 
     try:
         if isinstance(output, (str, os.PathLike)):
-            output = pathlib.Path(output)
-            partial = output.with_name(output.name + ".partial")
-            try:
+            with files.replacing(output) as partial:
                 figure.savefig(partial, format="png", dpi=DPI)
-                partial.replace(output)
-            finally:
-                partial.unlink(missing_ok=True)
         else:
             figure.savefig(output, format="png", dpi=DPI)
     finally:

@@ -12,7 +12,7 @@ import json
 import math
 import pathlib
 
-from edrnet_tf import cli, report
+from edrnet_tf import cli, files, report
 
 PROG = "python -m edrnet_tf.compare"
 SORTS = ("class", "delta", "abs-delta")
@@ -141,17 +141,6 @@ def markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def write_text(path, text):
-    """Writes ``text`` whole or not at all."""
-    path = pathlib.Path(path)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(text)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def build_parser():
     parser = cli.OneLineParser(prog=PROG, description="Per-class test accuracy deltas (B - A) between two runs of "
                                                       "python -m edrnet_tf.train, as Markdown (stdout) and JSON.")
@@ -179,9 +168,9 @@ def main(argv=None):
                      b2ilc_a=args.b2ilc_a, b2ilc_b=args.b2ilc_b)
     text = markdown(result)
     if args.json:
-        write_text(args.json, json.dumps(result, indent=2) + "\n")
+        files.write_text(args.json, json.dumps(result, indent=2) + "\n")
     if args.markdown:
-        write_text(args.markdown, text)
+        files.write_text(args.markdown, text)
     print(text, end="")
     return result
 
