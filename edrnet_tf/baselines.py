@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from edrnet_tf import ave, cli, flags, runner
+from edrnet_tf import ave, cli
 from edrnet_tf.data import pipeline
 
 PROG = "python -m edrnet_tf.baselines"
@@ -210,6 +210,8 @@ def cached_baselines(source, path, seed=0):
 
 
 def build_parser():
+    from edrnet_tf import flags, runner
+
     parser = cli.OneLineParser(prog=PROG, allow_abbrev=False,
                                description="Majority, linear-probe and temporal-conv baselines of a built tfds_ave.")
     parser.add_argument("--dataset", choices=flags.DATASETS, default="ave",
@@ -230,7 +232,7 @@ def build_parser():
 
 
 def main(argv=None):
-    from edrnet_tf import data_source
+    from edrnet_tf import data_source, flags, runner
 
     parser = build_parser()
     args = parser.parse_args(argv)
