@@ -74,11 +74,15 @@ def test_vggish_network_maps_96x64_examples_and_one_second_waveforms_to_128d():
     assert audio_model(np.zeros((3, 16000), np.float32)).shape == (3, 128)
 
 
-def save_slim_checkpoint(prefix, tensors):
-    """A TF checkpoint holding ``tensors`` under their exact names (as TF-slim's Saver writes them)."""
+def save_slim_checkpoint(prefix, tensors, v1=False):
+    """A TF checkpoint holding ``tensors`` under their exact names, as TF-slim's Saver writes them: the V1
+    single file of the official ``vggish_model.ckpt`` (``write_version=1``), or V2 (.index + .data)."""
     names = list(tensors)
-    tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=names, shape_and_slices=[""] * len(names),
-                      tensors=[tf.constant(tensors[n]) for n in names])
+    values = [tf.constant(tensors[n]) for n in names]
+    if v1:
+        tf.raw_ops.Save(filename=str(prefix), tensor_names=names, data=values)
+    else:
+        tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=names, shape_and_slices=[""] * len(names), tensors=values)
     return prefix
 
 
@@ -95,8 +99,8 @@ def slim_tensors():
     return found
 
 
-def test_checkpoint_loader_copies_every_tf_slim_variable_into_its_layer(tmp_path, slim_tensors):
-    prefix = save_slim_checkpoint(tmp_path / "vggish_model.ckpt", slim_tensors)
+def test_checkpoint_loader_copies_every_tf_slim_variable_of_a_v1_checkpoint_into_its_layer(tmp_path, slim_tensors):
+    prefix = save_slim_checkpoint(tmp_path / "vggish_model.ckpt", slim_tensors, v1=True)
     network = vggish.load_vggish_checkpoint(vggish.vggish_network(), prefix)
     for layer_name, scope in vggish.SLIM_SCOPES.items():
         kernel, bias = network.get_layer(layer_name).get_weights()
