@@ -109,11 +109,11 @@ def test_checkpoint_loader_copies_every_tf_slim_variable_of_a_v1_checkpoint_into
 
 
 def test_checkpoint_loader_names_the_file_of_a_foreign_or_missing_checkpoint(tmp_path, slim_tensors):
-    missing = {k: v for k, v in slim_tensors.items() if k != "vggish/fc2/weights"}
-    with pytest.raises(ValueError, match=r"foreign.ckpt.*no variable 'vggish/fc2/weights'"):
-        vggish.load_vggish_checkpoint(vggish.vggish_network(), save_slim_checkpoint(tmp_path / "foreign.ckpt", missing))
-    wrong = {**slim_tensors, "vggish/fc2/weights": np.zeros((4096, 64), np.float32)}
-    with pytest.raises(ValueError, match=r"wrong.ckpt.*shape \[4096, 64\], expected \[4096, 128\]"):
+    conv1 = {k: v for k, v in slim_tensors.items() if k.startswith("vggish/conv1/")}
+    with pytest.raises(ValueError, match=r"foreign.ckpt.*no variable 'vggish/conv2/weights'"):
+        vggish.load_vggish_checkpoint(vggish.vggish_network(), save_slim_checkpoint(tmp_path / "foreign.ckpt", conv1))
+    wrong = {**conv1, "vggish/conv1/weights": np.zeros((3, 3, 1, 32), np.float32)}
+    with pytest.raises(ValueError, match=r"wrong.ckpt.*shape \[3, 3, 1, 32\], expected \[3, 3, 1, 64\]"):
         vggish.load_vggish_checkpoint(vggish.vggish_network(), save_slim_checkpoint(tmp_path / "wrong.ckpt", wrong))
     (tmp_path / "garbage.ckpt").write_bytes(b"not a checkpoint" * 10)
     with pytest.raises(ValueError, match="garbage.ckpt"):
