@@ -114,8 +114,8 @@ class SyntheticParams:
         return max(2, round(ave.NUM_NOISY * videos / ave.NUM_VIDEOS))
 
 
-# Generator 1's defaults: weaker, more video-specific signal (per-segment probes 38-57 %, a temporal conv
-# +6 points over both modalities; docs/synthetic.md). Generator 2's defaults above behave like AVE.
+# Generator 1's defaults: a weaker, more video-specific signal (on 1200 videos, per-segment probes 36-52 %
+# on one modality, 51-57 % on both; docs/synthetic.md). Generator 2's defaults above behave like AVE.
 V1_PARAMS = SyntheticParams(visual_signal=4.0, visual_noise=0.6, noise_rho=0.3, instance_spread=0.5,
                             gain_range=(0.25, 2.5))
 
