@@ -12,7 +12,8 @@ import json
 import math
 import pathlib
 
-from edrnet_tf import cli, files, report
+from edrnet_tf import cli, report
+from edrnet_tf.files import write_text  # also imported from here by experiments
 
 PROG = "python -m edrnet_tf.compare"
 SORTS = ("class", "delta", "abs-delta")
@@ -168,9 +169,9 @@ def main(argv=None):
                      b2ilc_a=args.b2ilc_a, b2ilc_b=args.b2ilc_b)
     text = markdown(result)
     if args.json:
-        files.write_text(args.json, json.dumps(result, indent=2) + "\n")
+        write_text(args.json, json.dumps(result, indent=2) + "\n")
     if args.markdown:
-        files.write_text(args.markdown, text)
+        write_text(args.markdown, text)
     print(text, end="")
     return result
 
