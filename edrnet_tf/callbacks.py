@@ -4,17 +4,88 @@ Keras' ``TensorBoard`` callback already logs every loss term (``probs_loss`` = C
 = LSS, and the ``lss_land``/``lss_sea``/``lss_shore`` metrics), the learning rate and the train/validation
 accuracy. ``SegmentValidation`` adds the split-level segment accuracy (design.md section 6) that the
 checkpoint and early stopping watch, per-class accuracy scalars and the confusion matrix as an image.
+``StopOnDivergence`` ends a run whose loss or predictions stop being finite with an error, before any
+callback can save the diverged model; ``HistoryCSV`` keeps ``history.csv`` whole after every epoch.
 """
 
+import csv
 import io
+import math
+import pathlib
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from edrnet_tf import metrics
+from edrnet_tf import files, metrics
 
 MONITOR = "val_segment_accuracy"
+DIVERGED_HINT = "(a diverged run: try a lower --learning-rate)"
+
+
+class Diverged(ValueError):
+    """Training produced a non-finite loss or prediction."""
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Raises ``Diverged`` at the first NaN or inf training loss (checked after every batch) or epoch-end
+    value (losses and metrics, validation included), so ``fit`` stops with an error and no later callback
+    saves, backs up or selects the diverged model. ``keras.callbacks.TerminateOnNaN`` instead ends the
+    epoch normally, and ``ModelCheckpoint`` then saves the NaN weights. List it after ``SegmentValidation``
+    (whose NaN accuracy it then sees) and before every callback that saves."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise Diverged(f"training diverged at epoch {self.epoch + 1}, batch {batch + 1}: expected a finite loss, "
+                           f"found {float(loss)} {DIVERGED_HINT}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            if not math.isfinite(float(value)):
+                raise Diverged(f"training diverged at epoch {epoch + 1}: expected a finite {name}, found "
+                               f"{float(value)} {DIVERGED_HINT}")
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """The epoch logs as CSV rows under an ``epoch`` column (as ``keras.callbacks.CSVLogger`` writes them),
+    the whole file replaced after every epoch, so a kill or a reader never meets a torn line.
+
+    Args:
+        path: the CSV file.
+        append: keep the rows of a resumed run's earlier epochs (a row of an epoch run again is replaced).
+    """
+
+    def __init__(self, path, append=False):
+        super().__init__()
+        self.path = pathlib.Path(path)
+        self.append = append
+        self.rows = []
+
+    def on_train_begin(self, logs=None):
+        self.rows = []
+        if self.append and self.path.exists():
+            with self.path.open(newline="") as handle:
+                self.rows = list(csv.DictReader(handle))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.rows = [row for row in self.rows if int(row["epoch"]) < epoch]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({"epoch": epoch, **{key: float(value) for key, value in (logs or {}).items()}})
+        columns = ["epoch"] + sorted({key for row in self.rows for key in row} - {"epoch"})
+        text = io.StringIO()
+        writer = csv.DictWriter(text, columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        files.write_text(self.path, text.getvalue())
 
 
 def confusion_image(matrix, class_names, title):
@@ -46,6 +117,9 @@ class SegmentValidation(keras.callbacks.Callback):
     """Segment accuracy of the gated head on the validation split, added to the epoch logs as
     ``val_segment_accuracy`` (and ``val_segment_accuracy_b2ilc``), for ``ModelCheckpoint``,
     ``EarlyStopping`` and TensorBoard to use; list it before them.
+
+    Non-finite probabilities (a diverged model) are logged as a NaN accuracy, never as a score: no
+    selector saves or keeps a NaN model for it, and ``StopOnDivergence`` (listed after it) stops the run.
 
     The same metric for SEL and WSEL: WSEL trains on video labels only, and its checkpoint is chosen on
     the validation segment labels, as its test figure is read (design.md section 6).
@@ -83,6 +157,9 @@ class SegmentValidation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         probs = self.model.predict(self.inputs, batch_size=self.batch_size, verbose=0)["probs"]
         logs = logs if logs is not None else {}
+        if not np.all(np.isfinite(probs)):  # a diverged model: no accuracy (0 would rank it), no views
+            logs.update({MONITOR: math.nan, MONITOR + "_b2ilc": math.nan})
+            return
         for name, b2ilc in ((MONITOR, False), (MONITOR + "_b2ilc", True)):
             metric = metrics.SegmentAccuracy(b2ilc=b2ilc, background=self.background,
                                              witness_rate=self.witness_rate)

@@ -45,6 +45,45 @@ class DataSource:
             return True
         return self.manual_dir is not None and (pathlib.Path(self.manual_dir) / "right_labels.h5").exists()
 
+    def prepare(self, config, task="sel", test_labels="original"):
+        """Builds and checks every config a run of ``task`` reads, before it trains: ``supervised``,
+        ``weakly_supervised`` (wsel), and ``corrected`` whenever it exists (``right_labels.h5``) or
+        ``test_labels`` asks for it; then ``check_model(config)``. Raises one line on the first problem."""
+        corrected = self.has_corrected()
+        if test_labels == "corrected" and not corrected:
+            raise ValueError(f"--test-labels='corrected' is invalid: expected corrected test labels (right_labels.h5 "
+                             f"in {self.manual_dir or '--manual-dir'}, or tfds_ave/corrected built in "
+                             f"{self.data_dir}), found none; pass --test-labels original")
+        needed = ("supervised",) + (("weakly_supervised",) if task == "wsel" else ()) + (
+            ("corrected",) if corrected else ())
+        for name in needed:
+            self.ensure(name)
+        self.check_model(config)
+        if corrected:
+            test_rows = self.rows("test", "supervised")
+            if self.rows("test", "corrected") != test_rows:
+                raise ValueError(f"tfds_ave/corrected in {self.data_dir}: expected the {len(test_rows)} test rows of "
+                                 "tfds_ave/supervised, found other rows")
+
+    def check_model(self, config):
+        """Raises when the model's N or classes (``EDRNetConfig``) differ from the built data's."""
+        features = tfds.builder("tfds_ave/supervised", data_dir=str(self.data_dir)).info.features
+        segments, classes = features["audio"].shape[0], features["video_label"].names
+        if config.n_segments != segments:
+            raise ValueError(f"--n-segments={config.n_segments} is invalid: expected the {segments} segments per "
+                             f"video of the data in {self.data_dir}")
+        if config.num_classes != len(classes):
+            raise ValueError(f"--num-classes={config.num_classes} is invalid: expected the {len(classes)} classes "
+                             f"of the data in {self.data_dir} ({len(classes) - 1} events + background)")
+        if classes[config.background] != "Background":
+            raise ValueError(f"--background={config.background} is invalid: expected the index of the data's "
+                             f"background class, {classes.index('Background')}")
+
+    def rows(self, split, config):
+        """The sorted ``row`` indices of a built split."""
+        found = pipeline.load_split(self.data_dir, split, config).map(lambda example: example["row"])
+        return sorted(int(row) for batch in found.batch(1024).as_numpy_iterator() for row in batch)
+
 
 def describe_synthetic(videos, seed):
     return (f"synthetic AVE-layout features ({videos} videos, seed {seed}; generated here, NOT the real AVE: "

@@ -76,6 +76,23 @@ def non_negative_int(text):
     return value
 
 
+def finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, found {text!r}")
+    return value
+
+
+def folder_path(text):
+    """A folder path whose existing part holds no regular file (a folder may be created there)."""
+    path = pathlib.Path(text)
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise argparse.ArgumentTypeError(f"expected a folder path, found the regular file {str(part)!r} "
+                                             f"{'there' if part == path else 'in the way'}")
+    return path
+
+
 def positive_float(text):
     value = float(text)
     if not (value > 0 and math.isfinite(value)):
@@ -101,7 +118,7 @@ def add_data_flags(parser, dataset_default="synthetic"):
     group.add_argument("--manual-dir", type=pathlib.Path, default=None,
                        help="Folder holding the AVE HDF5 files; with --dataset ave, builds tfds_ave from it "
                             "into --data-dir when it is not built yet.")
-    group.add_argument("--cache-dir", type=pathlib.Path, default=default_cache_dir(),
+    group.add_argument("--cache-dir", type=folder_path, default=default_cache_dir(),
                        help="Where --dataset synthetic keeps its generated files and built TFDS data. "
                             "Default: %(default)s.")
     group.add_argument("--synthetic-videos", type=positive_int, default=None,
@@ -148,7 +165,7 @@ def build_train_parser():
         elif isinstance(field.default, int):
             kwargs["type"] = int
         else:
-            kwargs["type"] = float
+            kwargs["type"] = finite_float
         model.add_argument(flag_name(field.name), **kwargs)
 
     opt = parser.add_argument_group("optimisation")
@@ -165,7 +182,7 @@ def build_train_parser():
     opt.add_argument("--warmup-epochs", type=non_negative_int, default=None,
                      help="Linear learning-rate warm-up from 0 over this many epochs (constant or cosine schedule). "
                           + demo_default("warmup_epochs"))
-    opt.add_argument("--weight-decay", type=float, default=None,
+    opt.add_argument("--weight-decay", type=finite_float, default=None,
                      help="Decoupled weight decay (adamw only). " + demo_default("weight_decay"))
     opt.add_argument("--early-stopping", type=non_negative_int, default=None, metavar="PATIENCE",
                      help="Stop after PATIENCE epochs without a better validation accuracy (0 = never). "
@@ -180,7 +197,7 @@ def build_train_parser():
                           + demo_default("jit_compile"))
 
     run = parser.add_argument_group("run")
-    run.add_argument("--output", type=pathlib.Path, default=None,
+    run.add_argument("--output", type=folder_path, default=None,
                      help="Run folder: model.keras (best on validation), saved_model/, metrics.json, run.json, "
                           "logs/ (TensorBoard). Default: runs/<dataset>-<task>-<date-time>.")
     run.add_argument("--distribution", choices=distribution.CHOICES, default="auto",
@@ -226,8 +243,6 @@ def parse_train_args(argv=None):
         fail(parser, "--weight-decay", args.weight_decay, "to be used with --optimizer adamw")
     output = args.output or pathlib.Path("runs") / (
         f"{args.dataset}-{args.task}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    if output.exists() and not output.is_dir():
-        fail(parser, "--output", str(output), "a folder (a file is there)")
     if output.is_dir() and any(output.iterdir()) and not args.backup:
         fail(parser, "--output", str(output), "an empty or new folder (pass --backup to resume the run there)")
     settings = TrainSettings(

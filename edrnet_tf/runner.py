@@ -2,25 +2,31 @@
 -> export. ``python -m edrnet_tf.train`` is a thin CLI over ``train(config, settings)``.
 
 A run folder holds ``run.json`` (config, settings, data), ``model.keras`` (the best epoch on the validation
-segment accuracy, never on test), ``history.csv``, ``logs/`` (TensorBoard), ``metrics.json`` (test figures,
-``report.test_report``) and ``saved_model/`` (``export.export_saved_model``).
+segment accuracy, never on test), ``history.csv``, ``logs/`` (TensorBoard), ``saved_model/``
+(``export.export_saved_model``) and, last, ``metrics.json`` (test figures, ``report.test_report``);
+``run_folder`` says how far a run got, so a ``--backup`` rerun resumes it or finds it complete.
+
+Before the first epoch a run checks everything it will need (data configs, model/data match, the folder's
+earlier run) and takes the folder's lock; a NaN or inf loss or prediction stops it with an error and
+leaves the best earlier checkpoint as it was.
 """
 
-import csv
 import dataclasses
 import json
 import math
 import pathlib
+import shutil
 
 import keras
 import tensorflow as tf
 
-from edrnet_tf import ave, callbacks, data_source, distribution, export, report
+from edrnet_tf import ave, callbacks, data_source, distribution, export, files, report, run_folder
 from edrnet_tf.config import EDRNetConfig
 from edrnet_tf.data import pipeline, smb, statistics
 from edrnet_tf.losses import objective
 from edrnet_tf.metrics import LSS_TERMS, LSSTerm, SegmentAccuracy
 from edrnet_tf.model import EDRNet
+from edrnet_tf.run_folder import best_so_far, load_trained_model  # noqa: F401  (public here: cam, evaluate, predict)
 
 # Training defaults per --dataset (README "Training defaults" says how they were chosen). The model's
 # defaults live in EDRNetConfig; "synthetic" is the CPU demo schedule, "ave" the full setting.
@@ -149,15 +155,6 @@ def training_data(source, settings):
     return batches, steps if steps > 0 else None
 
 
-def best_so_far(history_csv):
-    """The best ``val_segment_accuracy`` of a resumed run's earlier epochs (None for a fresh run)."""
-    if not history_csv.exists():
-        return None
-    with history_csv.open() as f:
-        values = [float(row[callbacks.MONITOR]) for row in csv.DictReader(f) if row.get(callbacks.MONITOR)]
-    return max(values) if values else None
-
-
 def train_callbacks(config, settings, output, validation, steps_per_epoch):
     monitor = dict(monitor=callbacks.MONITOR, mode="max")
     resuming = settings.backup and (output / "backup").exists()
@@ -166,11 +163,11 @@ def train_callbacks(config, settings, output, validation, steps_per_epoch):
                                     log_dir=output / "logs" / "validation", batch_size=settings.batch_size,
                                     every=settings.per_class_every, background=config.background,
                                     witness_rate=config.witness_rate),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(output / "model.keras", save_best_only=True, verbose=1,
-                                        initial_value_threshold=best_so_far(output / "history.csv")
+        callbacks.StopOnDivergence(),  # raises before anything below saves a diverged model
+        keras.callbacks.ModelCheckpoint(output / run_folder.MODEL, save_best_only=True, verbose=1,
+                                        initial_value_threshold=best_so_far(output / run_folder.HISTORY)
                                         if resuming else None, **monitor),
-        keras.callbacks.CSVLogger(output / "history.csv", append=resuming),
+        callbacks.HistoryCSV(output / run_folder.HISTORY, append=resuming),
         keras.callbacks.TensorBoard(output / "logs"),
         callbacks.HParams(output / "logs", callbacks.hparams_values(config, settings), trial_id=output.name),
     ]
@@ -198,12 +195,14 @@ def build_model(config, input_statistics=None):
     return model
 
 
-def write_json(path, value):
-    path.write_text(json.dumps(value, indent=2) + "\n")
-
-
 def train(config, settings, extra_callbacks=(), verbose="auto"):
     """Trains, evaluates and exports one run into ``settings.output``; returns the ``metrics.json`` dict.
+
+    A run of the same config and settings already in the folder is taken up where it stopped (with
+    ``backup``: at its last finished epoch; after ``fit``: at the test report and export) or, when complete,
+    left untouched. The folder's earlier run, every data config the run reads and the model/data match are
+    checked before the folder is written; another run in the folder, or a diverged epoch
+    (``callbacks.Diverged``), is an error.
 
     Args:
         config: the ``EDRNetConfig`` of the model.
@@ -211,17 +210,37 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
         extra_callbacks: more Keras callbacks, run after the built-in ones.
         verbose: ``fit``'s verbosity (the progress bar by default).
     """
-    source = settings.data_source()
-    strategy = distribution.resolve(settings.distribution)
-    keras.utils.set_random_seed(settings.seed)
     output = pathlib.Path(settings.output)
+    if run_folder.state(output, config, settings) == run_folder.COMPLETE:
+        return already_complete(output)
+    source = settings.data_source()
+    source.prepare(config, settings.task, settings.test_labels)
+    strategy = distribution.resolve(settings.distribution)
     output.mkdir(parents=True, exist_ok=True)
-    write_json(output / "run.json", {"config": config.to_dict(), "settings": settings.to_dict(),
-                                     "data": {"description": source.description, "data_dir": str(source.data_dir),
-                                              "manual_dir": source.manual_dir and str(source.manual_dir),
-                                              "synthetic": source.synthetic},
-                                     "backend": keras.backend.backend(), "distribution": strategy.name})
+    with files.lock_folder(output):
+        found = run_folder.state(output, config, settings)  # again, under the lock: a run may have ended meanwhile
+        if found == run_folder.COMPLETE:
+            return already_complete(output)
+        if found != run_folder.TRAINED:
+            run = {"config": config.to_dict(), "settings": settings.to_dict(),
+                   "data": {"description": source.description, "data_dir": str(source.data_dir),
+                            "manual_dir": source.manual_dir and str(source.manual_dir), "synthetic": source.synthetic},
+                   "backend": keras.backend.backend(), "distribution": strategy.name}
+            run_folder.write_run(output, run, trained=False)
+            fit(config, settings, source, strategy, extra_callbacks, verbose)
+            run_folder.write_run(output, run, trained=True)
+        return finish(output, source, settings)
 
+
+def already_complete(output):
+    print(f"{output}: already complete ({run_folder.METRICS} is there); nothing to do", flush=True)
+    return json.loads((output / run_folder.METRICS).read_text())
+
+
+def fit(config, settings, source, strategy, extra_callbacks, verbose):
+    """``model.fit`` of one run; its checkpoint ``model.keras`` holds the best epoch."""
+    output = pathlib.Path(settings.output)
+    keras.utils.set_random_seed(settings.seed)
     train_batches, steps_per_epoch = training_data(source, settings)
     validation_config = "weakly_supervised" if settings.task == "wsel" else "supervised"
     validation_examples = pipeline.load_split(source.data_dir, "validation", config=validation_config)
@@ -237,46 +256,38 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
                       loss_weights=loss_weights, metrics=compiled_metrics(config, settings.task, list(model.output)),
                       jit_compile=settings.jit_compile)
     to_xy = targets(settings.task, list(model.output))
-    model.fit(train_batches.map(to_xy),
-              validation_data=pipeline.eval_pipeline(validation_examples, settings.batch_size).map(to_xy),
-              epochs=settings.epochs, verbose=verbose, shuffle=False,  # the pipelines shuffle
-              callbacks=train_callbacks(config, settings, output, validation, steps_per_epoch)
-              + list(extra_callbacks))
-    if not (output / "model.keras").exists():
-        raise ValueError(f"{output / 'model.keras'}: training saved no checkpoint (no epoch finished with a "
-                         "finite validation accuracy)")
-    return finish(output, source, settings)
-
-
-def load_trained_model(path):
-    """A trained EDRNet from a ``.keras`` file or a run folder holding ``model.keras``."""
-    path = pathlib.Path(path)
-    file = path / "model.keras" if path.is_dir() else path
-    if not file.is_file():
-        raise FileNotFoundError(f"--model={str(path)!r} is invalid: expected a .keras file or a run folder "
-                                f"holding model.keras, found {'a folder without it' if path.is_dir() else 'nothing'}")
     try:
-        model = keras.saving.load_model(file)
-    except Exception as error:  # a corrupt or foreign file: one line naming it
-        raise ValueError(f"--model={str(file)!r} is invalid: expected a saved EDRNet .keras file, could not load "
-                         f"it ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
-    if not hasattr(model, "config"):
-        raise ValueError(f"--model={str(file)!r} is invalid: expected a saved EDRNet, found {type(model).__name__}")
-    return model
+        model.fit(train_batches.map(to_xy),
+                  validation_data=pipeline.eval_pipeline(validation_examples, settings.batch_size).map(to_xy),
+                  epochs=settings.epochs, verbose=verbose, shuffle=False,  # the pipelines shuffle
+                  callbacks=train_callbacks(config, settings, output, validation, steps_per_epoch)
+                  + list(extra_callbacks))
+    except callbacks.Diverged as error:
+        kept = "keeps the best earlier epoch" if (output / run_folder.MODEL).exists() else "was not written"
+        raise callbacks.Diverged(f"{output}: {error}; {run_folder.MODEL} {kept}") from None
+    if not (output / run_folder.MODEL).exists():
+        raise ValueError(f"{output / run_folder.MODEL}: training saved no checkpoint (no epoch finished with a "
+                         "finite validation accuracy)")
 
 
 def finish(output, source, settings):
-    """Test figures of the best checkpoint -> metrics.json, the printed table, TensorBoard; SavedModel export."""
-    model = keras.saving.load_model(output / "model.keras")
+    """Test figures of the best checkpoint -> the printed table, TensorBoard; SavedModel export; then
+    metrics.json, written last: it marks the run complete."""
+    model = keras.saving.load_model(output / run_folder.MODEL)
+    run_folder.check_finite_weights(model, output / run_folder.MODEL)
     figures = report.test_report(model, source, settings.batch_size, headline=settings.test_labels)
-    figures["best_epoch_val_segment_accuracy"] = best_so_far(output / "history.csv")
-    write_json(output / "metrics.json", figures)
+    figures["best_epoch_val_segment_accuracy"] = best_so_far(output / run_folder.HISTORY)
     print(report.format_table(figures))
     callbacks.write_scalars(output / "logs", {
         f"test/{labels}/{head}{'_b2ilc' if name == 'b2ilc' else ''}": value
         for labels, heads in figures["test"].items() for head, raw_b2ilc in heads.items()
         for name, value in raw_b2ilc.items()})
-    export.export_saved_model(model, output / "saved_model")
+    partial = output / f"{run_folder.EXPORT}.partial"  # renamed when whole, as the files are
+    shutil.rmtree(partial, ignore_errors=True)
+    export.export_saved_model(model, partial)
+    shutil.rmtree(output / run_folder.EXPORT, ignore_errors=True)
+    partial.rename(output / run_folder.EXPORT)
+    files.write_json(output / run_folder.METRICS, figures)
     return figures
 
 

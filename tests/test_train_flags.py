@@ -58,6 +58,29 @@ def test_bad_flags_exit_with_one_line_naming_the_flag(capsys, argv, expected):
     assert error.count("\n") == 1 and expected in error, error
 
 
+@pytest.mark.parametrize("argv", [
+    ["--weight-decay", "nan", "--optimizer", "adamw"], ["--weight-decay", "inf", "--optimizer", "adamw"],
+    ["--learning-rate", "inf"], ["--dropout", "nan"], ["--lambda2", "nan"], ["--alpha", "inf"],
+    ["--witness-rate", "nan"], ["--branch-loss-weight", "inf"], ["--lambda1", "nan"],
+])
+def test_every_float_flag_refuses_nan_and_inf_at_parse_time(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        flags.parse_train_args(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"argument {argv[0]}: expected a finite" in error, error
+
+
+@pytest.mark.parametrize("flag", ["--output", "--cache-dir"])
+def test_a_folder_flag_under_a_regular_file_is_one_line(tmp_path, capsys, flag):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        flags.parse_train_args([flag, str(tmp_path / "file" / "run")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"argument {flag}: expected a folder path, found the regular file" in error
+
+
 def test_an_output_folder_holding_a_run_needs_backup_to_be_reused(tmp_path, capsys):
     (tmp_path / "run.json").write_text("{}")
     with pytest.raises(SystemExit):

@@ -5,8 +5,6 @@
 examples into batched dicts ``{"audio", "visual", "segment_labels", "video_label"}``.
 """
 
-import contextlib
-import fcntl
 import pathlib
 import shutil
 
@@ -15,7 +13,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import tfds_ave  # noqa: F401  (registers the tfds_ave builder)
-from edrnet_tf import ave
+from edrnet_tf import ave, files
 from edrnet_tf.data import synthetic
 
 CONFIGS = ("supervised", "corrected", "weakly_supervised")
@@ -36,26 +34,23 @@ def _builder(data_dir, config):
     return tfds.builder(f"tfds_ave/{config}", data_dir=str(data_dir))
 
 
+def build_lock(data_dir):
+    """The lock file every build into ``data_dir`` holds, so parallel runs and test sessions never build
+    the same config at once (nor read a half-built one)."""
+    return pathlib.Path(data_dir) / ".tfds_ave.lock"
+
+
 def build_dataset(manual_dir, data_dir, config="supervised"):
     """Runs the ``tfds_ave`` builder (``tfds build tfds_ave --manual_dir``) and returns the builder.
 
-    Nothing is rebuilt when ``data_dir`` already holds the config.
+    Nothing is rebuilt when ``data_dir`` already holds the config; a build holds ``build_lock(data_dir)``.
     """
     builder = _builder(data_dir, config)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+    if not builder.is_prepared():
+        with files.locked(build_lock(data_dir)):
+            builder = _builder(data_dir, config)  # another process may have built it meanwhile
+            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
     return builder
-
-
-@contextlib.contextmanager
-def _locked(path):
-    """An exclusive lock file, so parallel test sessions share one cache safely."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_synthetic(cache_dir, videos, seed, configs=("supervised",)):
@@ -67,7 +62,7 @@ def ensure_synthetic(cache_dir, videos, seed, configs=("supervised",)):
     """
     root = pathlib.Path(cache_dir) / f"synthetic-v{synthetic.GENERATOR_VERSION}-n{videos}-s{seed}"
     manual_dir, data_dir = root / "manual", root / "tfds"
-    with _locked(root.with_suffix(".lock")):
+    with files.locked(root.with_suffix(".lock")):
         if not manual_dir.exists():
             partial = root / "manual.partial"
             shutil.rmtree(partial, ignore_errors=True)
