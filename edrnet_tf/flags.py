@@ -124,7 +124,7 @@ def add_data_flags(parser, dataset_default="synthetic"):
     group.add_argument("--synthetic-videos", type=positive_int, default=None,
                        help="Videos in the synthetic set (split like AVE, ~80/10/10). "
                             f"Default: {DEMO_DEFAULTS['synthetic']['synthetic_videos']} (the CPU demo).")
-    group.add_argument("--synthetic-seed", type=int, default=0,
+    group.add_argument("--synthetic-seed", type=non_negative_int, default=0,
                        help="Seed of the synthetic data generator. Default: %(default)s.")
     group.add_argument("--test-labels", choices=("original", "corrected"), default="original",
                        help="Test labels of the headline figure: 'original' (O-AVE) or 'corrected' (C-AVE, "
@@ -189,7 +189,7 @@ def build_train_parser():
                           + demo_default("early_stopping"))
     opt.add_argument("--plateau-patience", type=positive_int, default=3,
                      help="Patience of --lr-schedule plateau. Default: %(default)s.")
-    opt.add_argument("--seed", type=int, default=0,
+    opt.add_argument("--seed", type=non_negative_int, default=0,
                      help="Seed of weights, shuffling, dropout and SMB sampling. Default: %(default)s.")
     opt.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
                      help="Compile the train step with XLA (works on CPU when asked explicitly): 1.3x faster "

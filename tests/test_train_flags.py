@@ -7,6 +7,7 @@ import pytest
 
 from edrnet_tf import EDRNetConfig, distribution, flags, runner, train
 from edrnet_tf.cli import run_main
+from edrnet_tf.data import synthetic
 
 
 def test_no_flags_give_the_paper_model_and_the_synthetic_demo_schedule():
@@ -69,6 +70,24 @@ def test_every_float_flag_refuses_nan_and_inf_at_parse_time(capsys, argv):
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"argument {argv[0]}: expected a finite" in error, error
+
+
+@pytest.mark.parametrize("flag", ["--seed", "--synthetic-seed"])
+def test_a_negative_seed_is_one_line(capsys, flag):
+    with pytest.raises(SystemExit) as exit_info:
+        flags.parse_train_args([flag, "-1"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"argument {flag}: expected an integer >= 0, found '-1'" in error, error
+
+
+def test_the_synthetic_generator_cli_refuses_a_negative_seed_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        synthetic.main(["--out", str(tmp_path / "ave"), "--videos", "3", "--seed", "-1"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.endswith("--seed: expected an integer >= 0 (a NumPy generator seed), found -1")
+    assert not (tmp_path / "ave").exists()
 
 
 @pytest.mark.parametrize("flag", ["--output", "--cache-dir"])

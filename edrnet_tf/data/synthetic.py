@@ -413,6 +413,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.videos < 3:
         parser.error(f"--videos: expected at least 3 (one video per split), found {args.videos}")
+    if args.seed < 0:
+        parser.error(f"--seed: expected an integer >= 0 (a NumPy generator seed), found {args.seed}")
     if args.dummy:
         out = write_dummy_data(args.out, args.seed)
         print(f"wrote tfds_ave dummy data ({DUMMY_VIDEOS} videos, seed {args.seed}) to {out}")
