@@ -22,6 +22,7 @@ import pathlib
 import warnings
 
 import numpy as np
+import tensorflow as tf
 
 from edrnet_tf import ave, cli
 from edrnet_tf.data import pipeline
@@ -39,11 +40,9 @@ CONV_BATCH = 32
 
 def pooled_split(data_dir, split, config="supervised"):
     """(features [M, 10, 640] float32: audio then GAP'd visual, segment labels [M, 10], rows [M])."""
-    import tensorflow as tf
-
     def pool(batch):
-        visual = tf.reduce_mean(tf.cast(batch["visual"], tf.float32), axis=(2, 3))
-        return tf.concat([tf.cast(batch["audio"], tf.float32), visual], -1), batch["segment_labels"], batch["row"]
+        visual = tf.reduce_mean(batch["visual"], axis=(2, 3))
+        return tf.concat([batch["audio"], visual], -1), batch["segment_labels"], batch["row"]
 
     parts = list(pipeline.load_split(data_dir, split, config).batch(64).map(pool).as_numpy_iterator())
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
@@ -69,13 +68,16 @@ def majority(data):
 
 def _fit_probe(x, y, c):
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
-    with warnings.catch_warnings():  # an unconverged fit is still a valid candidate: validation judges it
+    # One BLAS thread: on a busy small machine the threaded L-BFGS steps are 50x slower (measured), and on a
+    # big one these fits are a few seconds anyway. An unconverged fit is still a candidate: validation judges.
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore")
         return LogisticRegression(C=c, max_iter=PROBE_ITERATIONS).fit(x.reshape(-1, x.shape[-1]), y.ravel())
 
 
-def probe(data, columns, seed=0):
+def probe(data, columns):
     """Per-segment logistic regression on ``columns`` of the standardised features, C chosen on validation."""
     (x_train, y_train), (x_val, y_val) = data["train"], data["validation"]
     x_train, x_val = x_train[..., columns], x_val[..., columns]
@@ -126,7 +128,7 @@ def temporal_conv(data, seed=0):
 
 
 FITS = {"majority": lambda data, seed: majority(data),
-        **{f"probe-{name}": (lambda data, seed, c=columns: probe(data, c, seed)) for name, columns in FEATURES.items()},
+        **{f"probe-{name}": (lambda data, seed, c=columns: probe(data, c)) for name, columns in FEATURES.items()},
         "temporal-conv": temporal_conv}
 
 
@@ -179,7 +181,8 @@ def format_baselines(result):
     videos = result["videos"]
     data = ("SYNTHETIC data: " if result["synthetic"] else "") + result["dataset"]
     caption = (f"Baselines on pooled per-segment features (audio + GAP'd visual); {data}; {videos['train']}/"
-               f"{videos['validation']}/{videos['test']} train/validation/test videos; seed {result['seed']}.")
+               f"{videos['validation']}/{videos['test']} train/validation/test videos; temporal-conv seed "
+               f"{result['seed']}.")
     return "\n".join(["Baselines:", "", *lines, "", caption]) + "\n"
 
 
