@@ -138,3 +138,24 @@ def test_experiment_tables_print_the_baselines_under_their_rows(tmp_path):
     assert text == (tmp_path / "table4.md").read_text()
     assert text.index("| A + V + Dual-Phase Fusion |") < text.index("| probe-audio | 50.00 | 25.00 | - | C=0.1 |")
     assert "SYNTHETIC data: synthetic x; 8/1/1 train/validation/test videos" in text
+
+
+def test_experiments_compute_the_baselines_once_per_output(built_ave, tmp_path, monkeypatch, capsys):
+    computed = []
+    figures = {"validation": 0.5, "test": {"original": 0.25, "corrected": 0.5}, "selected": {}}
+
+    def fake_compute(source, seed):
+        computed.append((source.data_dir, seed))
+        return {"dataset": source.description, "synthetic": False, "seed": seed,
+                "videos": {"train": 96, "validation": 12, "test": 12}, "baselines": {"majority": figures}}
+
+    monkeypatch.setattr(baselines, "compute_baselines", fake_compute)
+    monkeypatch.setitem(experiments.RUN, "table4", lambda config, settings, seeds, output, log: {
+        "table": "table4", "dataset": "d", "synthetic": False, "labels": "original", "seeds": seeds,
+        "config": config.to_dict(), "settings": settings.to_dict(), "rows": []})
+    argv = ["table4", "--dataset", "ave", "--data-dir", str(built_ave), "--output", str(tmp_path), "--seed", "3"]
+    for _ in range(2):
+        experiments.main(argv)
+        assert "| majority | 50.00 | 25.00 | 50.00 |  |" in capsys.readouterr().out
+    assert computed == [(built_ave, 3)]
+    assert json.loads((tmp_path / "baselines.json").read_text())["seed"] == 3
