@@ -16,9 +16,10 @@ import keras
 import numpy as np
 import pytest
 
-from edrnet_tf import EDRNetConfig, callbacks, data_source, files, runner, train
+from edrnet_tf import EDRNet, EDRNetConfig, callbacks, data_source, files, run_folder, runner, train
 from edrnet_tf.cli import run_main
 from helpers import random_inputs, random_labels, tiny_config
+from test_train import EpochRecorder
 
 TINY = EDRNetConfig(width=16, visual_width=8)
 
@@ -63,15 +64,6 @@ def manual_copy(synthetic_ave_dir, tmp_path, right_labels=None):
     if right_labels is not None:
         (manual / "right_labels.h5").write_bytes(right_labels)
     return manual
-
-
-class EpochRecorder(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.epochs = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append(epoch)
 
 
 # 1. A diverged run is never exported as a success.
@@ -145,27 +137,36 @@ def test_a_diverged_run_exits_with_one_line_keeping_the_earlier_checkpoint(built
         assert all(np.all(np.isfinite(keras.ops.convert_to_numpy(w))) for w in model.weights)
 
 
+def test_a_checkpoint_with_nan_weights_is_never_exported(built_ave, tmp_path):
+    config, output = tiny_config(normalize_inputs=False), tmp_path / "run"
+    settings = settings_for(built_ave, output, backup=True)
+    output.mkdir()
+    run_folder.write_run(output, {"config": config.to_dict(), "settings": settings.to_dict()}, trained=True)
+    model = EDRNet(config)
+    model(random_inputs(batch=1))
+    for weight in model.trainable_weights:
+        weight.assign(np.full(weight.shape, np.nan, weight.dtype))
+    model.save(output / "model.keras")
+    message = one_line_exit(lambda: runner.train(config, settings, verbose=0))
+    assert "model.keras: expected finite weights, found NaN or inf" in message
+    assert not (output / "saved_model").exists() and not (output / "metrics.json").exists()
+
+
 # 2. Every data config and the model/data match are checked before the first epoch.
 
-def test_a_malformed_right_labels_file_fails_before_the_first_epoch(built_ave, synthetic_ave_dir, tmp_path):
+@pytest.mark.parametrize("right_labels,test_labels,expected", [
+    (b"", "original", "right_labels.h5: expected an HDF5 file, found an empty"),  # malformed: built anyway
+    (None, "corrected", "--test-labels='corrected' is invalid: expected corrected test labels"),
+])
+def test_corrected_test_labels_are_built_and_checked_before_the_first_epoch(built_ave, synthetic_ave_dir, tmp_path,
+                                                                            right_labels, test_labels, expected):
     data_dir = partial_data_dir(built_ave, tmp_path)
-    manual = manual_copy(synthetic_ave_dir, tmp_path, right_labels=b"")
+    manual = manual_copy(synthetic_ave_dir, tmp_path, right_labels=right_labels)
     recorder, output = EpochRecorder(), tmp_path / "run"
-    message = one_line_exit(lambda: runner.train(TINY, settings_for(data_dir, output, manual_dir=manual),
-                                                 extra_callbacks=[recorder], verbose=0))
-    assert recorder.epochs == [] and not output.exists()
-    assert "right_labels.h5" in message and "empty" in message
-
-
-def test_corrected_test_labels_without_right_labels_fail_before_the_first_epoch(built_ave, synthetic_ave_dir,
-                                                                               tmp_path):
-    data_dir = partial_data_dir(built_ave, tmp_path)
-    manual = manual_copy(synthetic_ave_dir, tmp_path)
-    recorder, output = EpochRecorder(), tmp_path / "run"
-    settings = settings_for(data_dir, output, manual_dir=manual, test_labels="corrected")
+    settings = settings_for(data_dir, output, manual_dir=manual, test_labels=test_labels)
     message = one_line_exit(lambda: runner.train(TINY, settings, extra_callbacks=[recorder], verbose=0))
     assert recorder.epochs == [] and not output.exists()
-    assert "--test-labels='corrected' is invalid: expected corrected test labels" in message
+    assert expected in message
 
 
 @pytest.mark.parametrize("changes,expected", [
