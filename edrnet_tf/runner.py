@@ -233,6 +233,7 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
 
 
 def already_complete(output):
+    """The ``metrics.json`` dict of the complete run in ``output``, after saying so; writes nothing."""
     print(f"{output}: already complete ({run_folder.METRICS} is there); nothing to do", flush=True)
     return json.loads((output / run_folder.METRICS).read_text())
 
