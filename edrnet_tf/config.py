@@ -48,6 +48,7 @@ class EDRNetConfig:
         alpha: the shore triplet margin of Eq. 10.
         witness_rate: the B2ILC WR threshold (strict majority at 0.5).
         n_segments: N of the training data; the model accepts any N >= L*(k-1)+1.
+        position_scale: multiplier of the sinusoidal positions added to each branch's input (Eq. 1 has 1).
         normalize_inputs: standardise every audio and visual input channel with training-split statistics
             held in the model (``EDRNet.set_input_statistics``), so it keeps taking raw AVE features.
         lss_unit_features: compute the Land-Shore-Sea distances on L2-normalised segment features, so
@@ -70,6 +71,7 @@ class EDRNetConfig:
     alpha: float = 0.5
     witness_rate: float = 0.5
     n_segments: int = ave.N_SEGMENTS
+    position_scale: float = 0.1
     normalize_inputs: bool = True
     lss_unit_features: bool = True
     branch_loss_weight: float = 0.0
@@ -108,7 +110,7 @@ class EDRNetConfig:
         for field in ("normalize_inputs", "lss_unit_features"):
             if not isinstance(getattr(self, field), bool):
                 bad(field, getattr(self, field), "True or False")
-        for field in ("lambda1", "lambda2", "alpha", "branch_loss_weight"):
+        for field in ("lambda1", "lambda2", "alpha", "branch_loss_weight", "position_scale"):
             value = getattr(self, field)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 bad(field, value, "a finite value >= 0")

@@ -72,7 +72,7 @@ class EDRNet(keras.Model):
             config.visual_width, config.visual_kernel_size, padding="same", activation="relu", name="visual_conv")
         self.visual_pool = keras.layers.GlobalAveragePooling2D(name="visual_pool")
         self.unfold = UnfoldSegments(name="unfold_segments")
-        self.positions = {b: PositionalEncoding(name=f"position_{b}") for b in decompose}
+        self.positions = {b: PositionalEncoding(scale=config.position_scale, name=f"position_{b}") for b in decompose}
         self.decompose = {
             b: [keras.layers.Conv1D(width, k, padding="valid", activation="relu", name=f"decompose_{b}_{l}")
                 for l in range(1, n_layers + 1)]

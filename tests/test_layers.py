@@ -31,12 +31,13 @@ def test_known_positions_first_segments():
     np.testing.assert_allclose(table, [[0, 1, 0, 1], [np.sin(1), np.cos(1), np.sin(0.01), np.cos(0.01)]], atol=1e-6)
 
 
-def test_positional_encoding_adds_the_table_for_any_length():
-    layer = PositionalEncoding()
+@pytest.mark.parametrize("scale", [1.0, 0.1])
+def test_positional_encoding_adds_the_scaled_table_for_any_length(scale):
+    layer = PositionalEncoding(scale=scale)
     for n in (3, 10, 31):
         x = np.random.default_rng(n).standard_normal((2, n, 6)).astype("float32")
-        np.testing.assert_allclose(to_numpy(layer(x)), x + positions_reference(n, 6)[None], atol=1e-5)
-    assert_serialization_round_trip(layer)
+        np.testing.assert_allclose(to_numpy(layer(x)), x + scale * positions_reference(n, 6)[None], atol=1e-5)
+    assert assert_serialization_round_trip(layer).scale == scale
 
 
 def test_fold_then_unfold_is_identity_and_keeps_segment_order():

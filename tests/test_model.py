@@ -80,7 +80,7 @@ def edrnet_reference(model, inputs):
         initial["AV"] = np.concatenate([audio, initial["V"]], -1)
     dec = {}
     for br in cfg.branches:
-        x = initial[br] + np_positions(n, initial[br].shape[-1])
+        x = initial[br] + cfg.position_scale * np_positions(n, initial[br].shape[-1])
         dec[br] = []
         for l in range(1, cfg.num_layers + 1):
             x = relu(np_conv1d_valid(x, *w[f"decompose_{br}_{l}"]))
@@ -128,10 +128,10 @@ def randomize_weights(model, seed=0):
 BRANCH_SETS = [("A", "V", "AV"), ("A", "V"), ("A", "AV"), ("V", "AV"), ("A",), ("V",)]
 
 
-@pytest.mark.parametrize("normalize", [True, False], ids=["normalized", "raw"])
+@pytest.mark.parametrize("normalize,position_scale", [(True, 0.1), (False, 1.0)], ids=["normalized", "raw"])
 @pytest.mark.parametrize("branches", BRANCH_SETS, ids="+".join)
-def test_forward_matches_numpy_reference_of_eqs_1_to_6(branches, normalize):
-    model = EDRNet(tiny_config(branches=branches, normalize_inputs=normalize))
+def test_forward_matches_numpy_reference_of_eqs_1_to_6(branches, normalize, position_scale):
+    model = EDRNet(tiny_config(branches=branches, normalize_inputs=normalize, position_scale=position_scale))
     randomize_weights(model)
     inputs = random_inputs(batch=2)
     expected = edrnet_reference(model, inputs)

@@ -22,12 +22,14 @@ def sinusoidal_positions(n_segments, depth, dtype="float32"):
 
 @keras.saving.register_keras_serializable(package="edrnet_tf")
 class PositionalEncoding(keras.layers.Layer):
-    """Adds the sinusoidal position of each segment to a branch's features (Eq. 1).
+    """Adds the sinusoidal position of each segment, times ``scale``, to a branch's features (Eq. 1).
 
     Parameter-free; the table is computed from the input's (possibly dynamic) length, so one
-    model serves any number of segments.
+    model serves any number of segments. ``scale=1`` is Eq. 1 as written; a smaller scale keeps the
+    positions from drowning features whose variation across videos is small (docs/design.md).
 
     Args:
+        scale: multiplier of the sinusoidal table (EDRNetConfig.position_scale).
         **kwargs: standard layer arguments (``name``, ``dtype``).
 
     Example:
@@ -39,10 +41,17 @@ class PositionalEncoding(keras.layers.Layer):
     AAAI 2022), Eq. 1, following Vaswani et al. (2017).
     """
 
+    def __init__(self, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
     def call(self, inputs):
         shape = ops.shape(inputs)
         table = sinusoidal_positions(shape[1], inputs.shape[-1], dtype=inputs.dtype)
-        return inputs + table[None, :, :]
+        return inputs + self.scale * table[None, :, :]
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
 
     def compute_output_shape(self, input_shape):
         return input_shape
