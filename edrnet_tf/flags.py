@@ -16,7 +16,7 @@ import re
 from edrnet_tf import distribution
 from edrnet_tf.cli import OneLineParser
 from edrnet_tf.config import EDRNetConfig
-from edrnet_tf.runner import DEMO_DEFAULTS, TrainSettings
+from edrnet_tf.runner import DEMO_DEFAULTS, MODEL_DEFAULTS, TrainSettings
 
 DATASETS = ("synthetic", "ave")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -155,8 +155,10 @@ def build_train_parser():
     model = parser.add_argument_group("model (EDRNetConfig; defaults are the paper's k=3, L=4, d=768)")
     helps = config_field_help()
     for field in dataclasses.fields(EDRNetConfig):
+        demo = MODEL_DEFAULTS["synthetic"].get(field.name)
+        shown = f"{field.default!r}" + ("" if demo is None else f" ({demo!r} for synthetic, the CPU demo)")
         kwargs = {"default": None, "dest": field.name,
-                  "help": f"{helps.get(field.name, field.name)} Default: {field.default!r}."}
+                  "help": f"{helps.get(field.name, field.name)} Default: {shown}."}
         if field.name == "branches":
             kwargs.update(type=branch_list, metavar="A,V,AV",
                           help=f"{helps['branches']} Comma-separated. Default: A,V,AV.")
@@ -233,7 +235,8 @@ def parse_train_args(argv=None):
         smb = 0
     optimizer = pick("optimizer")
     if pick("warmup_epochs") and pick("lr_schedule") == "plateau":
-        fail(parser, "--warmup-epochs", pick("warmup_epochs"), "0 with --lr-schedule plateau (it lowers a constant rate)")
+        fail(parser, "--warmup-epochs", pick("warmup_epochs"),
+             "0 with --lr-schedule plateau (it lowers a constant rate)")
     if pick("warmup_epochs") >= pick("epochs"):
         fail(parser, "--warmup-epochs", pick("warmup_epochs"), f"fewer than --epochs={pick('epochs')}")
     weight_decay = pick("weight_decay")
@@ -261,8 +264,9 @@ def parse_train_args(argv=None):
 
 def config_from_args(parser, args):
     """The ``EDRNetConfig`` of the model flags; an invalid value exits naming its flag (e.g. L > L_max)."""
-    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(EDRNetConfig)
-               if getattr(args, f.name) is not None}
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(EDRNetConfig)
+             if getattr(args, f.name) is not None}
+    changes = {**MODEL_DEFAULTS[args.dataset], **given}
     try:
         return EDRNetConfig(**changes)
     except ValueError as error:

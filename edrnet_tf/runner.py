@@ -28,13 +28,14 @@ from edrnet_tf.metrics import LSS_TERMS, LSSTerm, SegmentAccuracy
 from edrnet_tf.model import EDRNet
 from edrnet_tf.run_folder import best_so_far, load_trained_model  # noqa: F401  (public here: cam, evaluate, predict)
 
-# Training defaults per --dataset (README "Training defaults" says how they were chosen). The model's
-# defaults live in EDRNetConfig; "synthetic" is the CPU demo schedule, "ave" the full setting.
+# Training defaults per --dataset (docs/training.md "Recipe" says how they were chosen). The model's
+# defaults live in EDRNetConfig (the paper's size); "synthetic" is the CPU demo, "ave" the full setting.
+MODEL_DEFAULTS = {"ave": {}, "synthetic": dict(width=256, visual_width=128)}  # EDRNetConfig changes per dataset
 DEMO_DEFAULTS = {
     "ave": dict(synthetic_videos=None, batch_size=32, epochs=60, smb_per_class=250, optimizer="adam",
                 learning_rate=3e-4, lr_schedule="plateau", warmup_epochs=0, weight_decay=0.0, early_stopping=10,
                 jit_compile=True),
-    "synthetic": dict(synthetic_videos=400, batch_size=16, epochs=6, smb_per_class=4, optimizer="adam",
+    "synthetic": dict(synthetic_videos=400, batch_size=16, epochs=12, smb_per_class=4, optimizer="adam",
                       learning_rate=3e-4, lr_schedule="constant", warmup_epochs=0, weight_decay=0.0,
                       early_stopping=10, jit_compile=False),
 }

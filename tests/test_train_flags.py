@@ -10,10 +10,10 @@ from edrnet_tf.cli import run_main
 from edrnet_tf.data import synthetic
 
 
-def test_no_flags_give_the_paper_model_and_the_synthetic_demo_schedule():
+def test_no_flags_give_the_cpu_demo_model_and_schedule():
     config, settings = flags.parse_train_args([])
-    assert config == EDRNetConfig()
-    assert (config.kernel_size, config.num_layers, config.width) == (3, 4, 768)
+    assert config == EDRNetConfig(width=256, visual_width=128)  # runner.MODEL_DEFAULTS["synthetic"]
+    assert (config.kernel_size, config.num_layers) == (3, 4)
     demo = runner.DEMO_DEFAULTS["synthetic"]
     assert settings.dataset == "synthetic" and settings.task == "sel"
     assert (settings.synthetic_videos, settings.epochs, settings.smb_per_class, settings.batch_size,
@@ -21,9 +21,15 @@ def test_no_flags_give_the_paper_model_and_the_synthetic_demo_schedule():
                                         demo["batch_size"], demo["learning_rate"])
 
 
-def test_ave_defaults_to_the_papers_250_fused_videos_per_class(tmp_path):
-    _, settings = flags.parse_train_args(["--dataset", "ave", "--data-dir", str(tmp_path)])
+def test_ave_defaults_to_the_paper_size_model_and_250_fused_videos_per_class(tmp_path):
+    config, settings = flags.parse_train_args(["--dataset", "ave", "--data-dir", str(tmp_path)])
+    assert config == EDRNetConfig() and (config.width, config.visual_width) == (768, 512)
     assert settings.smb_per_class == 250 and settings.data_dir == tmp_path
+
+
+def test_a_model_flag_overrides_the_demo_model_default():
+    config, _ = flags.parse_train_args(["--width", "768", "--visual-width", "512"])
+    assert config == EDRNetConfig()
 
 
 def test_every_config_field_has_a_flag_that_sets_it():
