@@ -62,7 +62,7 @@ class EDRNetConfig:
     width: int = 768
     visual_kernel_size: int = 3
     visual_width: int = 512
-    dropout: float = 0.2
+    dropout: float = 0.4
     branches: tuple = BRANCHES
     num_classes: int = ave.NUM_CLASSES
     background: int = ave.BACKGROUND

@@ -33,7 +33,7 @@ from edrnet_tf.run_folder import best_so_far, load_trained_model  # noqa: F401  
 MODEL_DEFAULTS = {"ave": {}, "synthetic": dict(width=256, visual_width=128)}  # EDRNetConfig changes per dataset
 DEMO_DEFAULTS = {
     "ave": dict(synthetic_videos=None, batch_size=32, epochs=60, smb_per_class=250, optimizer="adam",
-                learning_rate=3e-4, lr_schedule="plateau", warmup_epochs=0, weight_decay=0.0, early_stopping=10,
+                learning_rate=3e-4, lr_schedule="constant", warmup_epochs=0, weight_decay=0.0, early_stopping=10,
                 jit_compile=True),
     "synthetic": dict(synthetic_videos=400, batch_size=16, epochs=12, smb_per_class=4, optimizer="adam",
                       learning_rate=3e-4, lr_schedule="constant", warmup_epochs=0, weight_decay=0.0,

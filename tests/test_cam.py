@@ -31,12 +31,12 @@ def np_visual_conv(visual, kernel, bias):
     return np.maximum(out, 0.0)
 
 
-def np_cams(audio, visual, weights, branch):
-    """The Fig. 8 CAMs of one video, segment by segment, from the weights alone."""
+def np_cams(audio, visual, weights, branch, position_scale):
+    """The Fig. 8 CAMs of one video, segment by segment, from the weights alone (identity input statistics)."""
     maps = np_visual_conv(visual, *weights["visual_conv"])
     pooled = maps.mean(axis=(1, 2))
     features = pooled if branch == "V" else np.concatenate([audio, pooled], axis=-1)
-    x = features + np_positions(*features.shape)
+    x = features + position_scale * np_positions(*features.shape)
     kernel, bias = weights[f"decompose_{branch}_1"]
     offset = 0 if branch == "V" else ave.AUDIO_DIM
     n, k = len(x), kernel.shape[0]
@@ -82,7 +82,7 @@ def test_cams_of_both_branches_equal_the_numpy_reference(full_model):
     for b in range(2):
         for kind, branch in (("visual", "V"), ("audio_guided", "AV")):
             expected, channels = np_cams(inputs["audio"][b].astype(np.float64), inputs["visual"][b].astype(np.float64),
-                                         weights, branch)
+                                         weights, branch, model.config.position_scale)
             np.testing.assert_array_equal(result[f"{kind}_channels"][b], channels)
             np.testing.assert_allclose(result[kind][b], expected, rtol=1e-4, atol=1e-5)
 
