@@ -55,7 +55,8 @@ def parse_annotation_line(line, source="Annotations.txt", line_number=None):
     where = f"{source}" + (f" line {line_number}" if line_number is not None else "")
     parts = line.rstrip("\n").split("&")
     if len(parts) != 5:
-        raise ValueError(f"{where}: expected 5 '&'-separated fields ({ANNOTATION_HEADER}), found {len(parts)}: {line!r}")
+        raise ValueError(f"{where}: expected 5 '&'-separated fields ({ANNOTATION_HEADER}), "
+                         f"found {len(parts)}: {line!r}")
     category, video_id, quality, start, end = parts
     if category not in event_names():
         raise ValueError(f"{where}: unknown AVE class {category!r}; expected one of categories.txt")
