@@ -5,10 +5,21 @@ import sys
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are a single line (no usage block), exit status 2."""
+    """An ``ArgumentParser`` whose errors are a single line (no usage block), exit status 2; every tool's
+    parser has ``--verbose`` (read at start-up by ``edrnet_tf.quiet``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        add_verbose_flag(self)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def add_verbose_flag(parser):
+    parser.add_argument("--verbose", action="store_true",
+                        help="Show the third-party log lines hidden by default (TensorFlow C++ INFO, TFDS deprecation "
+                             "warnings); EDRNET_TF_VERBOSE=1 does the same.")
 
 
 def run_main(prog, main, argv=None):

@@ -16,6 +16,7 @@ import json
 import math
 import pathlib
 import shutil
+import sys
 
 import keras
 import tensorflow as tf
@@ -261,7 +262,8 @@ def fit(config, settings, source, strategy, extra_callbacks, verbose):
     try:
         model.fit(train_batches.map(to_xy),
                   validation_data=pipeline.eval_pipeline(validation_examples, settings.batch_size).map(to_xy),
-                  epochs=settings.epochs, verbose=verbose, shuffle=False,  # the pipelines shuffle
+                  epochs=settings.epochs, shuffle=False,  # the pipelines shuffle
+                  verbose=(1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose,  # bars: terminal
                   callbacks=train_callbacks(config, settings, output, validation, steps_per_epoch)
                   + list(extra_callbacks))
     except callbacks.Diverged as error:

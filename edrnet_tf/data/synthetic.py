@@ -52,7 +52,7 @@ import string
 import h5py
 import numpy as np
 
-from edrnet_tf import ave
+from edrnet_tf import ave, cli
 
 GENERATOR_VERSION = "2"  # "1": V1_PARAMS defaults (docs/synthetic.md compares the two)
 CHUNK_VIDEOS = 32  # videos generated and written at a time (32 x 10 MB of float64 visual maps)
@@ -410,6 +410,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dummy", action="store_true",
                         help=f"write the builder's tiny dummy_data ({DUMMY_VIDEOS} videos; --videos is ignored)")
+    cli.add_verbose_flag(parser)
     args = parser.parse_args(argv)
     if args.videos < 3:
         parser.error(f"--videos: expected at least 3 (one video per split), found {args.videos}")
