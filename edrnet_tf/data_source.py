@@ -35,8 +35,8 @@ class DataSource:
         if self.manual_dir is None:
             raise FileNotFoundError(
                 f"tfds_ave/{config} is not built in {self.data_dir}: build it with `tfds build tfds_ave "
-                f"--config {config} --manual_dir <folder with the AVE .h5 files> --data_dir {self.data_dir}` "
-                f"(from the repo root), or pass --manual-dir <that folder>")
+                f"--imports tfds_ave --config {config} --manual_dir <folder with the AVE .h5 files> "
+                f"--data_dir {self.data_dir}`, or pass --manual-dir <that folder>")
         pipeline.build_dataset(self.manual_dir, self.data_dir, config=config)
 
     def has_corrected(self):

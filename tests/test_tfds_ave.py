@@ -139,6 +139,22 @@ def test_tfds_build_command_builds_every_config_from_the_repo_root(tmp_path):
             "train": train, "validation": 1, "test": 1}
 
 
+def test_tfds_build_command_with_imports_builds_from_any_folder(tmp_path):
+    # TFDS finds a dataset by name only among the modules already imported, or in a folder of that name under
+    # the working directory; it has no entry-point discovery, so outside the repository `--imports tfds_ave`.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "tensorflow_datasets.scripts.cli.main", "build", "tfds_ave", "--imports", "tfds_ave",
+         "--config", "supervised", "--manual_dir", str(DUMMY), "--data_dir", str(tmp_path / "data")],
+        cwd=elsewhere, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    builder = tfds.builder("tfds_ave/supervised", data_dir=tmp_path / "data")
+    assert {s: builder.info.splits[s].num_examples for s in pipeline.SPLITS} == {
+        "train": 3, "validation": 1, "test": 1}
+    assert list(elsewhere.iterdir()) == []
+
+
 # --- bad inputs: one clear line naming the file, what was expected and what was found ------------
 
 

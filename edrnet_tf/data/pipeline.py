@@ -81,7 +81,8 @@ def load_split(data_dir, split, config="supervised"):
     if not builder.is_prepared():
         raise FileNotFoundError(
             f"{data_dir}: tfds_ave/{config} is not built there; expected {builder.data_dir}"
-            f" (run: tfds build tfds_ave --config {config} --manual_dir <AVE folder> --data_dir {data_dir})"
+            f" (run: tfds build tfds_ave --imports tfds_ave --config {config} --manual_dir <AVE folder>"
+            f" --data_dir {data_dir})"
         )
     return builder.as_dataset(split=split, shuffle_files=False)
 
