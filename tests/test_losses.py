@@ -163,6 +163,16 @@ def test_objective_sel_and_wsel_key_their_losses_by_output_name():
     assert list(loss) == ["probs"] and isinstance(loss["probs"], losses.MILCrossEntropy)
 
 
+@pytest.mark.parametrize("branches,heads", [(("A", "V", "AV"), ["probs_audio", "probs_visual"]),
+                                            (("A", "AV"), ["probs_audio"]), (("V",), ["probs_visual"])])
+def test_branch_loss_weight_adds_a_cross_entropy_on_each_present_branch_head(branches, heads):
+    loss, weights = losses.objective(tiny_config(branches=branches, branch_loss_weight=0.5), "sel")
+    assert sorted(loss) == sorted(["features", "probs"] + heads)
+    assert all(weights[head] == 0.5 for head in heads)
+    plain, _ = losses.objective(tiny_config(branches=branches), "sel")
+    assert sorted(plain) == ["features", "probs"]
+
+
 def test_objective_rejects_unknown_task():
     with pytest.raises(ValueError, match="task='mil'.*sel"):
         losses.objective(tiny_config(), "mil")
