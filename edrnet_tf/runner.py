@@ -251,9 +251,9 @@ def fit(config, settings, source, strategy, extra_callbacks, verbose):
     validation = {"inputs": {"audio": arrays["audio"], "visual": arrays["visual"]},
                   "segment_labels": arrays["segment_labels"]}
 
+    input_statistics = training_statistics(source, settings.task) if config.normalize_inputs else None
     with strategy.scope():
-        model = build_model(config, training_statistics(source, settings.task) if config.normalize_inputs
-                            else None)
+        model = build_model(config, input_statistics)
         loss, loss_weights = objective(config, settings.task)
         model.compile(optimizer=make_optimizer(settings, steps_per_epoch or 1), loss=loss,
                       loss_weights=loss_weights, metrics=compiled_metrics(config, settings.task, list(model.output)),
