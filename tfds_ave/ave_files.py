@@ -25,11 +25,11 @@ from absl import logging
 import h5py
 import numpy as np
 
-from edrnet_tf import ave
+from tfds_ave import ave
 
 FEATURE_KEY = "avadataset"
 ORDER_KEY = "order"
-ANNOTATIONS = "Annotations.txt"
+ANNOTATIONS = ave.ANNOTATIONS
 SPLITS = ("train", "validation", "test")
 ORDER_FILES = {"train": "train_order.h5", "validation": "val_order.h5", "test": "test_order.h5"}
 SPLIT_FILES = {"train": "trainSet.txt", "validation": "valSet.txt", "test": "testSet.txt"}

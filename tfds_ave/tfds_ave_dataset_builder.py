@@ -6,8 +6,7 @@ from absl import logging
 import numpy as np
 import tensorflow_datasets.public_api as tfds
 
-from edrnet_tf import ave
-from tfds_ave import ave_files as files
+from tfds_ave import ave, ave_files as files
 
 _HOMEPAGE = "https://github.com/YapengTian/AVE-ECCV18"
 

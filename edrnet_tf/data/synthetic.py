@@ -53,11 +53,11 @@ import h5py
 import numpy as np
 
 from edrnet_tf import ave, cli
+from tfds_ave.ave_files import (ANNOTATIONS, AUDIO, FEATURE_KEY, LABELS, MIL_LABELS, NOISY_AUDIO, NOISY_LABELS,
+                                NOISY_VISUAL, ORDER_FILES, ORDER_KEY, RIGHT_LABELS, SPLIT_FILES, VISUAL)
 
 GENERATOR_VERSION = "2"  # "1": V1_PARAMS defaults (docs/synthetic.md compares the two)
 CHUNK_VIDEOS = 32  # videos generated and written at a time (32 x 10 MB of float64 visual maps)
-SPLIT_FILES = {"train": "trainSet.txt", "validation": "valSet.txt", "test": "testSet.txt"}
-ORDER_FILES = {"train": "train_order.h5", "validation": "val_order.h5", "test": "test_order.h5"}
 SIMILAR_PAIRS = (
     ("Bus", "Truck"),
     ("Motorcycle", "Race car, auto racing"),
@@ -329,14 +329,11 @@ def _storage(compression):
     return {} if compression is None else {"compression": compression, "shuffle": True}
 
 
-def _write_features(out, prefix, n, make_chunk, compression=None):
-    """Writes ``{prefix}audio_feature.h5`` / ``visual_feature.h5`` chunk by chunk (bounded memory)."""
-    suffix = "_noisy" if prefix else ""
-    with h5py.File(out / f"audio_feature{suffix}.h5", "w") as fa, \
-            h5py.File(out / f"visual_feature{suffix}.h5", "w") as fv:
-        da = fa.create_dataset("avadataset", (n, ave.N_SEGMENTS, ave.AUDIO_DIM), np.float64,
-                               **_storage(compression))
-        dv = fv.create_dataset("avadataset", (n, ave.N_SEGMENTS) + ave.VISUAL_SHAPE, np.float64,
+def _write_features(audio_path, visual_path, n, make_chunk, compression=None):
+    """Writes an audio and a visual feature file chunk by chunk (bounded memory)."""
+    with h5py.File(audio_path, "w") as fa, h5py.File(visual_path, "w") as fv:
+        da = fa.create_dataset(FEATURE_KEY, (n, ave.N_SEGMENTS, ave.AUDIO_DIM), np.float64, **_storage(compression))
+        dv = fv.create_dataset(FEATURE_KEY, (n, ave.N_SEGMENTS) + ave.VISUAL_SHAPE, np.float64,
                                **_storage(compression))
         for lo in range(0, n, CHUNK_VIDEOS):
             hi = min(n, lo + CHUNK_VIDEOS)
@@ -370,22 +367,22 @@ def write_synthetic_ave(out_dir, videos=ave.NUM_VIDEOS, seed=0, params=Synthetic
         classes, states = _noisy_states(rng, hi - lo, params)
         return synthesize_features(rng, classes, states, protos, params)
 
-    _write_features(out, "", videos, event_chunk, compression)
-    _write_features(out, "noisy", params.num_noisy(videos), noisy_chunk, compression)
+    _write_features(out / AUDIO, out / VISUAL, videos, event_chunk, compression)
+    _write_features(out / NOISY_AUDIO, out / NOISY_VISUAL, params.num_noisy(videos), noisy_chunk, compression)
 
-    _write_h5(out / "labels.h5", "avadataset", one_hot_segments(spans, labels), compression)
-    _write_h5(out / "right_labels.h5", "avadataset", one_hot_segments(plan.truth, labels), compression)
+    _write_h5(out / LABELS, FEATURE_KEY, one_hot_segments(spans, labels), compression)
+    _write_h5(out / RIGHT_LABELS, FEATURE_KEY, one_hot_segments(plan.truth, labels), compression)
     mil = np.zeros((videos, ave.NUM_CLASSES), np.float32)
     mil[np.arange(videos), labels] = 1.0
-    _write_h5(out / "mil_labels.h5", "avadataset", mil)
+    _write_h5(out / MIL_LABELS, FEATURE_KEY, mil)
     noisy = np.zeros((params.num_noisy(videos), ave.NUM_CLASSES), np.float32)
     noisy[:, ave.BACKGROUND] = 1.0
-    _write_h5(out / "labels_noisy.h5", "avadataset", noisy)
+    _write_h5(out / NOISY_LABELS, FEATURE_KEY, noisy)
     for split, order in plan.orders.items():
-        _write_h5(out / ORDER_FILES[split], "order", order.astype(np.int64))
+        _write_h5(out / ORDER_FILES[split], ORDER_KEY, order.astype(np.int64))
 
     lines = [_annotation_line(a) for a in plan.annotations]
-    (out / "Annotations.txt").write_text("\n".join([ave.ANNOTATION_HEADER] + lines) + "\n")
+    (out / ANNOTATIONS).write_text("\n".join([ave.ANNOTATION_HEADER] + lines) + "\n")
     for split, name in SPLIT_FILES.items():
         (out / name).write_text("".join(lines[r] + "\n" for r in plan.orders[split]))
     params_record = {"generator_version": GENERATOR_VERSION, "videos": videos, "seed": seed,
