@@ -16,7 +16,7 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets import testing
 
-from edrnet_tf import ave
+from tfds_ave import ave
 from edrnet_tf.data import pipeline, synthetic
 from tfds_ave import ave_files, tfds_ave_dataset_builder
 
@@ -125,6 +125,30 @@ def test_text_files_give_the_same_labels_and_splits_as_the_h5_files(synthetic_av
         from_h5 = pipeline.split_arrays(built_ave, split)
         for key in ("row", "segment_labels", "video_label"):
             np.testing.assert_array_equal(from_text[key], from_h5[key], err_msg=f"{split} {key}")
+
+
+def test_the_ave_facts_import_neither_tensorflow_nor_tfds():
+    # edrnet_tf/ave.py is loaded on its own: the edrnet_tf package itself imports Keras (the model).
+    code = f"""if True:
+        import importlib.util, sys
+        import tfds_ave, tfds_ave.ave, tfds_ave.ave_files
+        spec = importlib.util.spec_from_file_location("edrnet_tf_ave", {str(ROOT / "edrnet_tf" / "ave.py")!r})
+        edrnet_ave = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(edrnet_ave)
+        assert edrnet_ave.class_names() == tfds_ave.ave.class_names() and len(edrnet_ave.class_names()) == 29
+        assert edrnet_ave.read_annotations is tfds_ave.ave.read_annotations
+        loaded = [m for m in ("tensorflow", "tensorflow_datasets", "keras") if m in sys.modules]
+        assert not loaded, loaded
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_importing_tfds_ave_before_tfds_registers_the_builder():
+    code = "import tfds_ave, tensorflow_datasets as tfds; print(tfds.builder_cls('tfds_ave').__module__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["tfds_ave.tfds_ave_dataset_builder"]
 
 
 def test_tfds_build_command_builds_every_config_from_the_repo_root(tmp_path):

@@ -12,12 +12,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-import tfds_ave  # noqa: F401  (registers the tfds_ave builder)
 from edrnet_tf import ave, files
 from edrnet_tf.data import synthetic
+from tfds_ave import Builder  # importing the builder registers it with TFDS
+from tfds_ave.ave_files import SPLITS
 
-CONFIGS = ("supervised", "corrected", "weakly_supervised")
-SPLITS = ("train", "validation", "test")
+CONFIGS = tuple(config.name for config in Builder.BUILDER_CONFIGS)
 BATCH_KEYS = ("audio", "visual", "segment_labels", "video_label")
 BYTES_PER_VIDEO = 4 * ave.N_SEGMENTS * (ave.AUDIO_DIM + int(np.prod(ave.VISUAL_SHAPE)))  # ~1 MB float32
 DEFAULT_CACHE_BYTES = 4 << 30
