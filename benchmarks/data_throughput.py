@@ -65,7 +65,7 @@ def _model_rate(batch_size, steps):
     import tensorflow as tf
 
     import edrnet_tf
-    from edrnet_tf import losses
+    from edrnet_tf.model import losses
 
     config = edrnet_tf.EDRNetConfig()
     model = edrnet_tf.EDRNet(config)

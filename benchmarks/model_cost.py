@@ -18,7 +18,8 @@ import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from edrnet_tf import EDRNet, EDRNetConfig, ave, losses  # noqa: E402
+from edrnet_tf import EDRNet, EDRNetConfig, ave
+from edrnet_tf.model import losses  # noqa: E402
 
 
 def compiled_flops(fn, *args):

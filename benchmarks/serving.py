@@ -1,6 +1,6 @@
 """SavedModel serving speed on CPU: latency of one video (p50, p99) and throughput at batch 256.
 
-Times the ``serving_default`` signature of a SavedModel exported by ``edrnet_tf.export`` (probs, B2ILC
+Times the ``serving_default`` signature of a SavedModel exported by ``edrnet_tf.serving.export`` (probs, B2ILC
 labels), loaded with ``tf.saved_model.load``, on random AVE-shaped inputs (10 segments). Without
 ``--saved-model`` it exports a fresh model of the default (paper) config first: speed does not depend on
 the weights. Prints one JSON object.
@@ -21,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from edrnet_tf import EDRNet, EDRNetConfig, ave, export  # noqa: E402
+from edrnet_tf import EDRNet, EDRNetConfig, ave
+from edrnet_tf.serving import export  # noqa: E402
 
 
 def timings(serve, batch, runs, seed=0):

@@ -67,7 +67,7 @@ def training_rate(batch, steps=3):
     import keras
 
     from edrnet_tf.config import EDRNetConfig
-    from edrnet_tf.losses import objective
+    from edrnet_tf.model.losses import objective
     from edrnet_tf.model import EDRNet
 
     config = EDRNetConfig()

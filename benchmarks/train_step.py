@@ -76,7 +76,8 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from edrnet_tf import EDRNet, EDRNetConfig, ave, losses
+    from edrnet_tf import EDRNet, EDRNetConfig, ave
+    from edrnet_tf.model import losses
 
     load_before = os.getloadavg()
     cost = train_flops_per_video(args)

@@ -40,6 +40,8 @@ class EDRNetConfig:
         visual_kernel_size: spatial kernel of the visual Conv2D (before GAP).
         visual_width: d_v, the filters of the visual Conv2D (the paper keeps the 512 of VGG-19).
         dropout: dropout rate after each decomposition and recomposition layer.
+        input_dropout: dropout rate on each segment's audio vector and pooled visual vector before the
+            branches (not in the paper; 0 has none).
         branches: the active decomposition branches, a subset of ("A", "V", "AV") holding A or V (Table 4).
         num_classes: C, 28 events + background.
         background: index of the background class.
@@ -63,6 +65,7 @@ class EDRNetConfig:
     visual_kernel_size: int = 3
     visual_width: int = 512
     dropout: float = 0.4
+    input_dropout: float = 0.0
     branches: tuple = BRANCHES
     num_classes: int = ave.NUM_CLASSES
     background: int = ave.BACKGROUND
@@ -96,8 +99,10 @@ class EDRNetConfig:
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
                 bad(field, value, "an integer >= 1")
-        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
-            bad("dropout", self.dropout, "a rate in [0, 1)")
+        for field in ("dropout", "input_dropout"):
+            value = getattr(self, field)
+            if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+                bad(field, value, "a rate in [0, 1)")
         unknown = [b for b in self.branches if b not in BRANCHES]
         if unknown or len(set(self.branches)) != len(self.branches):
             bad("branches", self.branches, f"distinct names from {BRANCHES}")

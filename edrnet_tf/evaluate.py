@@ -12,7 +12,9 @@ import dataclasses
 import json
 import pathlib
 
-from edrnet_tf import ave, flags, report, runner
+from edrnet_tf import ave
+from edrnet_tf.training import flags, run_folder, runner
+from edrnet_tf.evaluation import report
 from edrnet_tf.cli import OneLineParser, run_main
 
 PROG = "python -m edrnet_tf.evaluate"
@@ -74,7 +76,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     model_path, settings = settings_for(parser, args)
-    model = runner.load_trained_model(model_path)
+    model = run_folder.load_trained_model(model_path)
     if model.config.num_classes != ave.NUM_CLASSES:
         flags.fail(parser, "--model", str(model_path), f"a model of the {ave.NUM_CLASSES} AVE classes (28 events + "
                    f"background) that tfds_ave holds, found num_classes={model.config.num_classes}")

@@ -4,7 +4,7 @@ Writes one JSON line per video: ``row``, the ``segment_labels`` (class names aft
 ``labels_raw`` (indices after / before B2ILC) and the ``events`` as (class, start s, end s, mean
 probability). The HDF5 files hold [M, T, 128] audio and [M, T, 7, 7, 512] visual features (AVE layout,
 any T >= L*(k-1)+1); videos longer than the training length are read in sliding windows
-(``edrnet_tf.inference``). With ``--video FILE...`` instead, the features of each video file are extracted
+(``edrnet_tf.serving.inference``). With ``--video FILE...`` instead, the features of each video file are extracted
 first (``edrnet_tf.extraction``, the weight flags of ``edrnet_tf.extract``) and each line also names its
 ``video``.
 
@@ -25,7 +25,9 @@ import tempfile
 import h5py
 import numpy as np
 
-from edrnet_tf import ave, extract, inference, runner
+from edrnet_tf import ave, extract
+from edrnet_tf.serving import inference
+from edrnet_tf.training import run_folder
 from edrnet_tf.cli import OneLineParser, run_main
 
 PROG = "python -m edrnet_tf.predict"
@@ -131,7 +133,7 @@ def output_stream(path):
 def predict_videos(parser, args, model_path):
     """``--video``: each file's features, then the windows, B2ILC and JSON line of the ``.h5`` path."""
     extractor = extract.make_extractor(parser, args)
-    model = runner.load_trained_model(model_path)
+    model = run_folder.load_trained_model(model_path)
     config = model.config
     window = config.n_segments if args.window is None else args.window
     stride = max(1, window // 2) if args.stride is None else args.stride
@@ -179,7 +181,7 @@ def main(argv=None):
                      f"{error}")
     if any(not 0 <= r < videos for r in rows):
         parser.error(f"--rows={args.rows!r} is invalid: expected rows in [0, {videos - 1}]")
-    model = runner.load_trained_model(model_path)
+    model = run_folder.load_trained_model(model_path)
     config = model.config
     window = config.n_segments if args.window is None else args.window
     stride = max(1, window // 2) if args.stride is None else args.stride

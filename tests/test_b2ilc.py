@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edrnet_tf import b2ilc
+from edrnet_tf.model.b2ilc import b2ilc
 from helpers import random_labels, to_numpy, traced
 
 BG = 28
@@ -9,7 +9,7 @@ pytestmark = pytest.mark.core
 
 
 def b2ilc_reference(labels, background=BG, witness_rate=0.5):
-    """Loop-by-loop B2ILC (design.md section 5): bags = maximal non-background runs."""
+    """Loop-by-loop B2ILC (docs/design.md#b2ilc): bags = maximal non-background runs."""
     out = np.array(labels, copy=True)
     for v, row in enumerate(labels):
         t = 0

@@ -7,10 +7,14 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from edrnet_tf import ave, baselines, cli, data_source, experiments
+from edrnet_tf import ave, cli
+from edrnet_tf import baselines as baselines_cli
+from edrnet_tf import experiments as experiments_cli
+from edrnet_tf.evaluation import baselines, experiments
+from edrnet_tf.data import sources as data_source
 from edrnet_tf.config import EDRNetConfig
 from edrnet_tf.data import pipeline
-from edrnet_tf.runner import TrainSettings
+from edrnet_tf.training.runner import TrainSettings
 
 
 def tiny_data(seed=0, videos=(60, 20, 20)):
@@ -86,7 +90,7 @@ def test_cli_prints_the_table_and_writes_the_json(built_ave, tmp_path, capsys, m
     monkeypatch.setattr(baselines, "CONV_MAX_EPOCHS", 2)  # the plumbing, not the fit, is under test here
     monkeypatch.setattr(baselines, "CONV_WIDTHS", (16,))
     output = tmp_path / "out" / "baselines.json"
-    result = baselines.main(["--data-dir", str(built_ave), "--output", str(output)])
+    result = baselines_cli.main(["--data-dir", str(built_ave), "--output", str(output)])
     assert json.loads(output.read_text()) == json.loads(json.dumps(result))
     assert not list(output.parent.glob("*.partial"))
     assert list(result["baselines"]) == ["majority", "probe-audio", "probe-visual", "probe-audio+visual",
@@ -102,14 +106,14 @@ def test_cli_prints_the_table_and_writes_the_json(built_ave, tmp_path, capsys, m
 
 def test_missing_data_dir_exits_with_one_line_naming_it(tmp_path):
     with pytest.raises(SystemExit) as exit_:
-        cli.run_main(baselines.PROG, baselines.main, ["--data-dir", str(tmp_path / "nowhere")])
+        cli.run_main(baselines_cli.PROG, baselines_cli.main, ["--data-dir", str(tmp_path / "nowhere")])
     message = str(exit_.value.code)
     assert str(tmp_path / "nowhere") in message and "tfds build tfds_ave" in message and "\n" not in message
 
 
 def test_bad_flags_exit_with_one_line(capsys):
     with pytest.raises(SystemExit) as exit_:
-        baselines.main(["--synthetic-videos", "10"])
+        baselines_cli.main(["--synthetic-videos", "10"])
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and "--synthetic-videos=10 is invalid" in err and "\n" not in err
 
@@ -155,7 +159,7 @@ def test_experiments_compute_the_baselines_once_per_output(built_ave, tmp_path, 
         "config": config.to_dict(), "settings": settings.to_dict(), "rows": []})
     argv = ["table4", "--dataset", "ave", "--data-dir", str(built_ave), "--output", str(tmp_path), "--seed", "3"]
     for _ in range(2):
-        experiments.main(argv)
+        experiments_cli.main(argv)
         assert "| majority | 50.00 | 25.00 | 50.00 |  |" in capsys.readouterr().out
     assert computed == [(built_ave, 3)]
     assert json.loads((tmp_path / "baselines.json").read_text())["seed"] == 3

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edrnet_tf import EDRNet, ave, cam, cam_strip
+from edrnet_tf import EDRNet, ave
+from edrnet_tf import cam as cam_cli
+from edrnet_tf.analysis import cam, cam_strip
 from tests.helpers import random_inputs, random_labels, tiny_config
 
 K = 3
@@ -175,7 +177,7 @@ def test_write_strip_rejects_cams_of_the_wrong_length(full_model, tmp_path):
 def test_cam_images_callback_logs_one_image_per_video(tmp_path):
     import tensorflow as tf
 
-    from edrnet_tf.cam_callback import CamImages
+    from edrnet_tf.analysis.cam_callback import CamImages
 
     model = EDRNet(tiny_config())
     inputs = random_inputs(batch=2, seed=4)
@@ -201,7 +203,7 @@ def test_cli_writes_the_strip_of_a_saved_model(built_ave, tmp_path):
     from edrnet_tf.data import pipeline
 
     row = int(next(pipeline.load_split(built_ave, "test").take(1).as_numpy_iterator())["row"])
-    cam.main(["--model", str(tmp_path / "model.keras"), "--row", str(row), "--dataset", "ave",
+    cam_cli.main(["--model", str(tmp_path / "model.keras"), "--row", str(row), "--dataset", "ave",
               "--data-dir", str(built_ave), "--output", str(output), "--cell-px", "32"])
     with Image.open(output) as image:
         assert image.size == cam_strip.strip_size(10, 2, 32)
@@ -209,12 +211,12 @@ def test_cli_writes_the_strip_of_a_saved_model(built_ave, tmp_path):
 
 def test_cli_names_a_missing_model_and_an_unknown_row(built_ave, tmp_path):
     with pytest.raises(FileNotFoundError, match="--model=.* expected a .keras file"):
-        cam.main(["--model", str(tmp_path / "nothing"), "--row", "0"])
+        cam_cli.main(["--model", str(tmp_path / "nothing"), "--row", "0"])
     (tmp_path / "bad.keras").write_text("not a zip")
     with pytest.raises(ValueError, match="bad.keras.* expected a saved EDRNet"):
-        cam.main(["--model", str(tmp_path / "bad.keras"), "--row", "0"])
+        cam_cli.main(["--model", str(tmp_path / "bad.keras"), "--row", "0"])
     with pytest.raises(ValueError, match="--row=999999 is invalid"):
-        cam.find_example(built_ave, 999999)
+        cam_cli.find_example(built_ave, 999999)
 
 
 def test_normalise_scales_each_map_or_the_whole_strip_to_unit_range():

@@ -5,14 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from edrnet_tf import EDRNet, ave, compare
+from edrnet_tf import EDRNet, ave
+from edrnet_tf import compare as compare_cli
+from edrnet_tf.evaluation import compare
 from tests.helpers import tiny_config
 
 NAMES = list(ave.class_names())
 
 
 def write_metrics(folder, per_class, gated=0.5, labels="original", synthetic=True, per_class_b2ilc=None):
-    """A metrics.json in the layout of ``edrnet_tf.report.test_report`` with the given per-class accuracies."""
+    """A metrics.json in the layout of ``edrnet_tf.evaluation.report.test_report`` with the given per-class accuracies."""
     folder.mkdir(parents=True, exist_ok=True)
     accuracy = {name: per_class.get(name) for name in NAMES}
     figures = {
@@ -60,7 +62,7 @@ def test_markdown_lists_the_chosen_classes_with_signed_percentage_points(tmp_pat
 def test_cli_writes_json_and_markdown(tmp_path, capsys):
     a = write_metrics(tmp_path / "a", {"Bus": 0.5})
     b = write_metrics(tmp_path / "b", {"Bus": 0.75})
-    compare.main([str(a), str(b / "metrics.json"), "--classes", "Bus", "--json", str(tmp_path / "c.json"),
+    compare_cli.main([str(a), str(b / "metrics.json"), "--classes", "Bus", "--json", str(tmp_path / "c.json"),
                   "--markdown", str(tmp_path / "c.md")])
     printed = capsys.readouterr().out
     saved = json.loads((tmp_path / "c.json").read_text())
@@ -77,7 +79,7 @@ def test_b2ilc_flags_pick_each_runs_per_class_accuracy_with_b2ilc(tmp_path, caps
         ("Truck", 0.40, 0.505), ("Motorcycle", 0.30, 0.40)]
     assert result["per_class"][0]["delta"] == pytest.approx(0.105)
     assert result["per_class_b2ilc"] == {"a": False, "b": True}
-    compare.main([str(run), str(run), "--b2ilc-b", "--classes", "Truck"])
+    compare_cli.main([str(run), str(run), "--b2ilc-b", "--classes", "Truck"])
     assert "(B2ILC: A off, B on)" in capsys.readouterr().out
 
 
@@ -124,7 +126,8 @@ def test_cli_exits_with_one_line_for_a_missing_run(tmp_path):
 
 
 def test_compares_the_metrics_json_the_runner_writes(built_ave, tmp_path):
-    from edrnet_tf import data_source, report
+    from edrnet_tf.data import sources as data_source
+    from edrnet_tf.evaluation import report
 
     source = data_source.DataSource("ave", built_ave)
     for name, seed in (("a", 0), ("b", 1)):

@@ -6,16 +6,17 @@ import json
 import numpy as np
 import pytest
 
-from edrnet_tf import experiments
+from edrnet_tf import experiments as experiments_cli
+from edrnet_tf.evaluation import experiments
 from edrnet_tf.config import EDRNetConfig
-from edrnet_tf.runner import TrainSettings
+from edrnet_tf.training.runner import TrainSettings
 
 TINY_FLAGS = ["--width", "16", "--visual-width", "8", "--epochs", "1", "--batch-size", "32", "--smb-per-class", "1",
               "--no-jit-compile", "--tensorboard-per-class", "0"]
 
 
 def tiny_setup(built_ave, tmp_path, table="table3", extra=()):
-    return experiments.parse_args([table, "--dataset", "ave", "--data-dir", str(built_ave), "--output",
+    return experiments_cli.parse_args([table, "--dataset", "ave", "--data-dir", str(built_ave), "--output",
                                    str(tmp_path / "out"), *TINY_FLAGS, *extra])
 
 
@@ -82,7 +83,7 @@ def test_flags_pass_through_to_training_and_seeds_count_from_seed(built_ave, tmp
 ])
 def test_bad_flags_exit_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
-        experiments.parse_args(argv)
+        experiments_cli.parse_args(argv)
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edrnet_tf import EDRNet, EDRNetConfig, export
+from edrnet_tf import EDRNet, EDRNetConfig
+from edrnet_tf.serving import export
 
 TINY = EDRNetConfig(width=16, visual_width=8)
 
 
 def b2ilc_reference(labels, background=28, witness_rate=0.5):
-    """Plain-Python B2ILC (design.md section 5): each maximal foreground run takes its label holding
+    """Plain-Python B2ILC (docs/design.md#b2ilc): each maximal foreground run takes its label holding
     strictly more than ``witness_rate`` of the run's segments, if there is one."""
     out = np.array(labels).copy()
     for video in out:

@@ -1,6 +1,6 @@
 """The health line: a head that ends at the always-majority rate is named in metrics.json and the table."""
 
-from edrnet_tf import report
+from edrnet_tf.evaluation import report
 
 
 def figures(gated, audio, visual):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import keras
 
-from edrnet_tf.layers import FoldSegments, GatedMix, PositionalEncoding, UnfoldSegments, sinusoidal_positions
+from edrnet_tf.model.layers import FoldSegments, GatedMix, PositionalEncoding, UnfoldSegments, sinusoidal_positions
 from helpers import assert_serialization_round_trip, to_numpy
 
 pytestmark = pytest.mark.core

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import keras
 
-from edrnet_tf import losses
+from edrnet_tf.model import losses
 from helpers import assert_serialization_round_trip, gradient, random_labels, tiny_config, to_numpy
 
 BG = 28
@@ -21,7 +21,7 @@ def runs_of(fg):
 
 
 def lss_reference(labels, features, alpha, background=BG):
-    """Loop-by-loop Land/Sea/Shore of design.md section 3: per-video lists, then batch means."""
+    """Loop-by-loop Land/Sea/Shore of docs/design.md#objectives: per-video lists, then batch means."""
     per_term = {"land": [], "sea": [], "shore": []}
     for row, x in zip(labels, features.astype("float64")):
         runs = runs_of(row != background)

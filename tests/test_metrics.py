@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edrnet_tf import losses, metrics
+from edrnet_tf.model import losses, metrics
 from helpers import assert_serialization_round_trip, random_labels, to_numpy
 from test_b2ilc import b2ilc_reference
 

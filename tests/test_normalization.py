@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from edrnet_tf import EDRNet, EDRNetConfig, runner
+from edrnet_tf import EDRNet, EDRNetConfig
+from edrnet_tf.training import runner
 from edrnet_tf.data import pipeline, statistics, synthetic
 
 TINY = EDRNetConfig(width=16, visual_width=8)
@@ -95,7 +96,7 @@ def test_keras_file_keeps_the_statistics_and_the_outputs_on_raw_features(normali
 def test_saved_model_takes_raw_features_and_matches_the_keras_model(normalized_model, built_ave, tmp_path):
     import tensorflow as tf
 
-    from edrnet_tf import export
+    from edrnet_tf.serving import export
 
     test = pipeline.split_arrays(built_ave, "test")
     audio, visual = test["audio"][:3], test["visual"][:3]

@@ -16,7 +16,9 @@ import keras
 import numpy as np
 import pytest
 
-from edrnet_tf import EDRNet, EDRNetConfig, callbacks, data_source, files, run_folder, runner, train
+from edrnet_tf import EDRNet, EDRNetConfig, files, train
+from edrnet_tf.training import callbacks, run_folder, runner
+from edrnet_tf.data import sources as data_source
 from edrnet_tf.cli import run_main
 from helpers import random_inputs, random_labels, tiny_config
 from test_train import EpochRecorder

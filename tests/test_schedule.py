@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from edrnet_tf import runner
+from edrnet_tf.training import runner
 
 
 def rates(settings, steps_per_epoch, steps):

@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from edrnet_tf import EDRNet, runner
-from edrnet_tf.callbacks import SegmentValidation
+from edrnet_tf import EDRNet
+from edrnet_tf.training import runner
+from edrnet_tf.training.callbacks import SegmentValidation
 from helpers import random_inputs, random_labels, tiny_config
 
 SELECTION = (keras.callbacks.ModelCheckpoint, keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau)

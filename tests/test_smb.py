@@ -1,4 +1,4 @@
-"""SMB video fusion (paper Table 1, Algorithm 1; design.md section 4), checked against references written here."""
+"""SMB video fusion (paper Table 1, Algorithm 1; docs/design.md#smb-state-machine-fig-4), checked against references written here."""
 
 import gc
 import itertools
@@ -17,7 +17,7 @@ TABLE1 = {
     "BG_1": ("B", "", ""), "BG_2": ("BB", "", ""), "START_1": ("F", "^", ""), "START_2": ("BF", "", ""),
     "CONTINUE_1": ("F", "F", "F"), "CONTINUE_2": ("FF", "F", "F"), "END_1": ("F", "", "$"), "END_2": ("FB", "", ""),
 }
-# design.md section 4, written out again.
+# docs/design.md#smb-state-machine-fig-4, written out again.
 FIRST = {"BG_1", "BG_2", "START_1", "START_2"}
 AFTER = {
     "BG_1": {"BG_1", "BG_2", "START_2"}, "BG_2": {"BG_1", "BG_2", "START_2"}, "END_2": {"BG_1", "BG_2", "START_2"},
@@ -31,7 +31,7 @@ LAST = {"BG_1", "BG_2", "END_1", "END_2"}
 
 
 def obeys_machine(names, n=N):
-    """design.md section 4: first/next/last states, exactly n segments, at least one event."""
+    """docs/design.md#smb-state-machine-fig-4: first/next/last states, exactly n segments, at least one event."""
     if not names or names[0] not in FIRST or names[-1] not in LAST:
         return False
     if any(b not in AFTER[a] for a, b in zip(names, names[1:])):

@@ -6,7 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from edrnet_tf import ave, baselines
+from edrnet_tf import ave
+from edrnet_tf.evaluation import baselines
 from edrnet_tf.data import synthetic
 
 EXPECTED_LAYOUT = {  # file: (key, shape with R rows / M noisy rows, dtype)

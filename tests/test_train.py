@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edrnet_tf import EDRNetConfig, evaluate, runner
+from edrnet_tf import EDRNetConfig, evaluate
+from edrnet_tf.training import runner
 from edrnet_tf.cli import run_main
 from edrnet_tf.data import pipeline
 from test_export import b2ilc_reference

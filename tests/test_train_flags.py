@@ -5,7 +5,8 @@ import dataclasses
 import keras
 import pytest
 
-from edrnet_tf import EDRNetConfig, distribution, flags, runner, train
+from edrnet_tf import EDRNetConfig, train
+from edrnet_tf.training import distribution, flags, runner
 from edrnet_tf.cli import run_main
 from edrnet_tf.data import synthetic
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edrnet_tf.config import EDRNetConfig
-from edrnet_tf.runner import TrainSettings
+from edrnet_tf.training.runner import TrainSettings
 from tuning import studies, sweep
 from tuning.hypermodel import OBJECTIVE, EDRNetHyperModel
 
@@ -123,7 +123,7 @@ def test_bad_flags_exit_with_one_line_naming_the_flag(capsys):
 
 
 def test_missing_data_stops_the_search_with_one_clear_error_instead_of_failing_every_trial(tmp_path):
-    from edrnet_tf.data_source import DataSource
+    from edrnet_tf.data.sources import DataSource
 
     config = EDRNetConfig(width=16, visual_width=8)
     space = studies.study_space("fig7b", config, smb_per_class=0, learning_rate=1e-4)

@@ -14,9 +14,11 @@ import time
 import keras
 import keras_tuner
 
-from edrnet_tf import ave, callbacks, report, runner
+from edrnet_tf import ave
+from edrnet_tf.training import callbacks, runner
+from edrnet_tf.evaluation import report
 from edrnet_tf.data import pipeline
-from edrnet_tf.losses import objective
+from edrnet_tf.model.losses import objective
 
 OBJECTIVE = callbacks.MONITOR  # "val_segment_accuracy": validation global segment accuracy, gated head
 

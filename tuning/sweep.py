@@ -22,7 +22,7 @@ import time
 import keras
 import keras_tuner
 
-from edrnet_tf import flags, runner
+from edrnet_tf.training import flags, runner
 from edrnet_tf.cli import OneLineParser, run_main
 from edrnet_tf.config import EDRNetConfig
 from tuning import results, studies

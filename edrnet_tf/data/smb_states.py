@@ -88,11 +88,6 @@ def sequence_probabilities(sequences):
     return probs
 
 
-def sequence_labels(sequence):
-    """The per-segment foreground mask (tuple of bool) a state sequence produces."""
-    return tuple(f for s in sequence for f in STATE_FOREGROUND[s])
-
-
 def _class_name(c, background):
     names = ave.event_names() if background == ave.BACKGROUND else ()
     return f"class {c} ({names[c]})" if c < len(names) else f"class {c}"

@@ -8,7 +8,8 @@ labels; per-class accuracy and the confusion matrix of the gated head; and the m
 
 import numpy as np
 
-from edrnet_tf import ave, metrics
+from edrnet_tf import ave
+from edrnet_tf.model import metrics
 from edrnet_tf.data import pipeline
 
 HEADS = {"gated": "probs", "audio": "probs_audio", "visual": "probs_visual"}

@@ -13,7 +13,8 @@ import pathlib
 
 import keras
 
-from edrnet_tf import callbacks, files
+from edrnet_tf import files
+from edrnet_tf.training import callbacks
 
 RUN = "run.json"
 MODEL = "model.keras"

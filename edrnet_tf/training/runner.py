@@ -21,13 +21,17 @@ import sys
 import keras
 import tensorflow as tf
 
-from edrnet_tf import ave, callbacks, data_source, distribution, export, files, report, run_folder
+from edrnet_tf import ave, files
+from edrnet_tf.training import callbacks, distribution, run_folder
+from edrnet_tf.data import sources as data_source
+from edrnet_tf.serving import export
+from edrnet_tf.evaluation import report
 from edrnet_tf.config import EDRNetConfig
 from edrnet_tf.data import pipeline, smb, statistics
-from edrnet_tf.losses import objective
-from edrnet_tf.metrics import LSS_TERMS, LSSTerm, SegmentAccuracy
+from edrnet_tf.model.losses import objective
+from edrnet_tf.model.metrics import LSS_TERMS, LSSTerm, SegmentAccuracy
 from edrnet_tf.model import EDRNet
-from edrnet_tf.run_folder import best_so_far, load_trained_model  # noqa: F401  (public here: cam, evaluate, predict)
+from edrnet_tf.training.run_folder import best_so_far
 
 # Training defaults per --dataset (docs/training.md "Recipe" says how they were chosen). The model's
 # defaults live in EDRNetConfig (the paper's size); "synthetic" is the CPU demo, "ave" the full setting.

@@ -2,7 +2,7 @@
 
 Keras' ``TensorBoard`` callback already logs every loss term (``probs_loss`` = CE or MIL, ``features_loss``
 = LSS, and the ``lss_land``/``lss_sea``/``lss_shore`` metrics), the learning rate and the train/validation
-accuracy. ``SegmentValidation`` adds the split-level segment accuracy (design.md section 6) that the
+accuracy. ``SegmentValidation`` adds the split-level segment accuracy (docs/design.md#evaluation) that the
 checkpoint and early stopping watch, per-class accuracy scalars and the confusion matrix as an image.
 ``StopOnDivergence`` ends a run whose loss or predictions stop being finite with an error, before any
 callback can save the diverged model; ``HistoryCSV`` keeps ``history.csv`` whole after every epoch.
@@ -17,7 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edrnet_tf import files, metrics
+from edrnet_tf import files
+from edrnet_tf.model import metrics
 
 MONITOR = "val_segment_accuracy"
 DIVERGED_HINT = "(a diverged run: try a lower --learning-rate)"
@@ -122,7 +123,7 @@ class SegmentValidation(keras.callbacks.Callback):
     selector saves or keeps a NaN model for it, and ``StopOnDivergence`` (listed after it) stops the run.
 
     The same metric for SEL and WSEL: WSEL trains on video labels only, and its checkpoint is chosen on
-    the validation segment labels, as its test figure is read (design.md section 6).
+    the validation segment labels, as its test figure is read (docs/design.md#evaluation).
     Every ``every`` epochs (and after the last one) it also writes per-class accuracy scalars and the
     confusion-matrix image to ``log_dir``.
 

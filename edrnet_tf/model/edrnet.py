@@ -4,7 +4,7 @@ import keras
 
 from edrnet_tf import ave
 from edrnet_tf.config import EDRNetConfig
-from edrnet_tf.layers import FoldSegments, GatedMix, PositionalEncoding, UnfoldSegments
+from edrnet_tf.model.layers import FoldSegments, GatedMix, PositionalEncoding, UnfoldSegments
 
 
 @keras.saving.register_keras_serializable(package="edrnet_tf")
@@ -72,6 +72,8 @@ class EDRNet(keras.Model):
             config.visual_width, config.visual_kernel_size, padding="same", activation="relu", name="visual_conv")
         self.visual_pool = keras.layers.GlobalAveragePooling2D(name="visual_pool")
         self.unfold = UnfoldSegments(name="unfold_segments")
+        self.input_dropout = {name: keras.layers.Dropout(config.input_dropout, name=f"{name}_input_dropout")
+                              for name in ("audio", "visual")}
         self.positions = {b: PositionalEncoding(scale=config.position_scale, name=f"position_{b}") for b in decompose}
         self.decompose = {
             b: [keras.layers.Conv1D(width, k, padding="valid", activation="relu", name=f"decompose_{b}_{l}")
@@ -104,6 +106,7 @@ class EDRNet(keras.Model):
         visual_maps = self.normalizations["visual"](visual_input) if "visual" in self.normalizations else visual_input
         maps = self.visual_conv(self.fold(visual_maps))
         visual = self.unfold([self.visual_pool(maps), visual_input])
+        audio, visual = self.input_dropout["audio"](audio), self.input_dropout["visual"](visual)
         initial = {"A": audio, "V": visual}
         if "AV" in branches:
             initial["AV"] = keras.layers.Concatenate(name="concat_AV")([audio, visual])

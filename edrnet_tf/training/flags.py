@@ -13,10 +13,10 @@ import os
 import pathlib
 import re
 
-from edrnet_tf import distribution
+from edrnet_tf.training import distribution
 from edrnet_tf.cli import OneLineParser
 from edrnet_tf.config import EDRNetConfig
-from edrnet_tf.runner import DEMO_DEFAULTS, MODEL_DEFAULTS, TrainSettings
+from edrnet_tf.training.runner import DEMO_DEFAULTS, MODEL_DEFAULTS, TrainSettings
 
 DATASETS = ("synthetic", "ave")
 OPTIMIZERS = ("adam", "adamw", "sgd")

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edrnet_tf import ave, cam, cam_strip
+from edrnet_tf import ave
+from edrnet_tf.analysis import cam, cam_strip
 
 
 class CamImages(keras.callbacks.Callback):

@@ -14,7 +14,7 @@ import pathlib
 import numpy as np
 
 from edrnet_tf import ave, files
-from edrnet_tf.cam import TITLES, centre_segment, upsample
+from edrnet_tf.analysis.cam import TITLES, centre_segment, upsample
 
 DPI = 100
 FOREGROUND_COLOUR = "tab:orange"  # Fig. 8: "Orange bordered segments indicate the presence of FG event"
@@ -75,7 +75,7 @@ def write_strip(output, cams, kernel_size, labels, predictions, class_names=None
 
     Args:
         output: a path (written whole or not at all) or a binary file object.
-        cams: ``{kind: [N - k + 1, h, w]}`` for kinds of ``edrnet_tf.cam.KINDS`` (rows in that order).
+        cams: ``{kind: [N - k + 1, h, w]}`` for kinds of ``edrnet_tf.analysis.cam.KINDS`` (rows in that order).
         kernel_size: k, to place each position's CAM under its centre segment.
         labels, predictions: [N] int ground-truth and predicted segment labels.
         class_names: the C names (default: AVE's).

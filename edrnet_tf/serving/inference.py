@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from edrnet_tf import ave
-from edrnet_tf.b2ilc import b2ilc
+from edrnet_tf.model.b2ilc import b2ilc
 
 
 def window_starts(length, window, stride):

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from edrnet_tf import ave
-from edrnet_tf.b2ilc import foreground_runs
+from edrnet_tf.model.b2ilc import foreground_runs
 
 TASKS = ("sel", "wsel")
 

@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from edrnet_tf import ave
-from edrnet_tf.b2ilc import b2ilc as b2ilc_correct
-from edrnet_tf.losses import lss_per_video, unit_features
+from edrnet_tf.model.b2ilc import b2ilc as b2ilc_correct
+from edrnet_tf.model.losses import lss_per_video, unit_features
 
 LSS_TERMS = ("land", "sea", "shore")
 

@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from edrnet_tf import ave
-from edrnet_tf.b2ilc import b2ilc
+from edrnet_tf.model.b2ilc import b2ilc
 
 ENDPOINT = "serve"
 

@@ -1,7 +1,0 @@
-"""EDRNet's custom layers: positional encoding (Eq. 1), segment folding for the visual encoder, gate (Eq. 5)."""
-
-from edrnet_tf.layers.gate import GatedMix
-from edrnet_tf.layers.positional_encoding import PositionalEncoding, sinusoidal_positions
-from edrnet_tf.layers.visual_encoder import FoldSegments, UnfoldSegments
-
-__all__ = ["FoldSegments", "GatedMix", "PositionalEncoding", "UnfoldSegments", "sinusoidal_positions"]
