@@ -164,8 +164,7 @@ def test_tfds_build_command_builds_every_config_from_the_repo_root(tmp_path):
 
 
 def test_tfds_build_command_with_imports_builds_from_any_folder(tmp_path):
-    # TFDS finds a dataset by name only among the modules already imported, or in a folder of that name under
-    # the working directory; it has no entry-point discovery, so outside the repository `--imports tfds_ave`.
+    # TFDS' own way to build a dataset of an installed package; works whether or not tfds_ave_build.pth is installed.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     result = subprocess.run(
@@ -176,6 +175,52 @@ def test_tfds_build_command_with_imports_builds_from_any_folder(tmp_path):
     builder = tfds.builder("tfds_ave/supervised", data_dir=tmp_path / "data")
     assert {s: builder.info.splits[s].num_examples for s in pipeline.SPLITS} == {
         "train": 3, "validation": 1, "test": 1}
+    assert list(elsewhere.iterdir()) == []
+
+
+PACKAGE_FILES = ("README.md", "pyproject.toml", "setup.cfg", "setup.py", "edrnet_tf", "tfds_ave", "tuning")
+TFDS_COMMAND = """#!{python}
+import sys
+from tensorflow_datasets.scripts.cli.main import launch_cli
+sys.exit(launch_cli())
+"""
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("editable", [False, True], ids=["pip-install", "pip-install-e"])
+def test_bare_tfds_build_command_finds_the_installed_builder_from_any_folder(tmp_path, editable):
+    # TFDS finds a dataset by name only among the modules already imported or under the working directory; the
+    # installed tfds_ave_build.pth imports the builder when TFDS' command line loads, in both kinds of install.
+    source = tmp_path / "source"  # a copy: pip writes build/ and *.egg-info into the folder it installs
+    source.mkdir()
+    for name in PACKAGE_FILES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(ROOT / name, source / name)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+                              *(["-e"] if editable else []), source], capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr[-2000:]
+    # The venv shares this Python's TFDS, whose `tfds` command lives outside it: the same script, run by the venv.
+    tfds_command = venv / "bin" / "tfds"
+    tfds_command.write_text(TFDS_COMMAND.format(python=python))
+    tfds_command.chmod(0o755)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run([tfds_command, "build", "tfds_ave", "--manual_dir", DUMMY, "--data_dir", tmp_path / "data"],
+                            cwd=elsewhere, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Loading dataset tfds_ave from imports: tfds_ave.tfds_ave_dataset_builder" in result.stdout + result.stderr
+    for config, train in (("supervised", 3), ("corrected", 3), ("weakly_supervised", 5)):
+        builder = tfds.builder(f"tfds_ave/{config}", data_dir=tmp_path / "data")
+        assert {s: builder.info.splits[s].num_examples for s in pipeline.SPLITS} == {
+            "train": train, "validation": 1, "test": 1}
+    where = subprocess.run([python, "-c", "import tfds_ave; print(tfds_ave.__file__)"], cwd=elsewhere,
+                           capture_output=True, text=True, check=True).stdout
+    assert pathlib.Path(where.strip()).is_relative_to(source if editable else venv)
     assert list(elsewhere.iterdir()) == []
 
 
