@@ -16,9 +16,8 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets import testing
 
-from tfds_ave import ave
 from edrnet_tf.data import pipeline, synthetic
-from tfds_ave import ave_files, tfds_ave_dataset_builder
+from tfds_ave import ave, ave_files, tfds_ave_dataset_builder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DUMMY = ROOT / "tfds_ave" / "dummy_data"
