@@ -1,11 +1,12 @@
-"""Training callbacks beyond Keras' own: segment-level validation, per-class TensorBoard views, hparams.
+"""Training callbacks beyond Keras' own: the one validation pass, the divergence guard, ``history.csv``.
 
-Keras' ``TensorBoard`` callback already logs every loss term (``probs_loss`` = CE or MIL, ``features_loss``
-= LSS, and the ``lss_land``/``lss_sea``/``lss_shore`` metrics), the learning rate and the train/validation
-accuracy. ``SegmentValidation`` adds the split-level segment accuracy (docs/design.md#evaluation) that the
-checkpoint and early stopping watch, per-class accuracy scalars and the confusion matrix as an image.
-``StopOnDivergence`` ends a run whose loss or predictions stop being finite with an error, before any
-callback can save the diverged model; ``HistoryCSV`` keeps ``history.csv`` whole after every epoch.
+``SegmentValidation`` is the run's validation: ``fit`` gets no ``validation_data``; it predicts the
+validation arrays once per epoch and adds to the epoch logs what Keras' validation would (``val_loss``,
+``val_<output>_loss``, ``val_<output>_accuracy``, ``val_features_land|sea|shore``) and the split-level segment
+accuracy (docs/design.md#evaluation) that the checkpoint and early stopping watch, with per-class accuracy
+scalars and the confusion matrix as TensorBoard views. ``StopOnDivergence`` ends a run whose loss or
+predictions stop being finite with an error, before any callback can save the diverged model;
+``HistoryCSV`` keeps ``history.csv`` whole after every epoch. TensorBoard and HParams: ``tensorboard.py``.
 """
 
 import csv
@@ -17,8 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edrnet_tf import files
-from edrnet_tf.model import metrics
+from edrnet_tf import ave, files
+from edrnet_tf.model import losses, metrics
 
 MONITOR = "val_segment_accuracy"
 DIVERGED_HINT = "(a diverged run: try a lower --learning-rate)"
@@ -89,6 +90,16 @@ class HistoryCSV(keras.callbacks.Callback):
         files.write_text(self.path, text.getvalue())
 
 
+def last_epoch(history_csv):
+    """The last epoch index (0-based, the TensorBoard step) a ``history.csv`` holds; None without one."""
+    path = pathlib.Path(history_csv)
+    if not path.exists():
+        return None
+    with path.open(newline="") as handle:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
+    return max(epochs) if epochs else None
+
+
 def confusion_image(matrix, class_names, title):
     """A [1, H, W, 4] uint8 PNG-decoded picture of a row-normalised confusion matrix (rows = true class)."""
     import matplotlib
@@ -115,39 +126,49 @@ def confusion_image(matrix, class_names, title):
 
 
 class SegmentValidation(keras.callbacks.Callback):
-    """Segment accuracy of the gated head on the validation split, added to the epoch logs as
-    ``val_segment_accuracy`` (and ``val_segment_accuracy_b2ilc``), for ``ModelCheckpoint``,
-    ``EarlyStopping`` and TensorBoard to use; list it before them.
+    """The run's one validation: predicts the validation arrays once per epoch and adds to the epoch logs
 
-    Non-finite probabilities (a diverged model) are logged as a NaN accuracy, never as a score: no
-    selector saves or keeps a NaN model for it, and ``StopOnDivergence`` (listed after it) stops the run.
+    - what ``fit(validation_data=...)`` would, under Keras' names and equal to ``evaluate``'s figures with
+      the same ``batch_size``: ``val_loss`` and ``val_<output>_loss`` (when the objective has several losses)
+      from ``losses.objective(config, task)`` and its loss weights (wsel: the MIL loss on the video labels),
+      and for sel the compiled metrics ``val_<head>_accuracy`` (``SegmentAccuracy``) and
+      ``val_features_land|sea|shore`` (``LSSTerm``);
+    - ``val_segment_accuracy`` (``MONITOR``) and ``val_segment_accuracy_b2ilc``: the gated head's segment
+      accuracy on the segment labels, for sel and wsel alike (WSEL's checkpoint is chosen as its test
+      figure is read, docs/design.md#evaluation).
 
-    The same metric for SEL and WSEL: WSEL trains on video labels only, and its checkpoint is chosen on
-    the validation segment labels, as its test figure is read (docs/design.md#evaluation).
-    Every ``every`` epochs (and after the last one) it also writes per-class accuracy scalars and the
-    confusion-matrix image to ``log_dir``.
+    List it before every callback that reads these (checkpoint, early stopping, TensorBoard, HParams); call ``fit``
+    without ``validation_data``. Non-finite probabilities (a diverged model) log a NaN segment accuracy,
+    never a score: no selector keeps the model for it and ``StopOnDivergence`` (listed after it) stops the run.
+    Every ``every`` epochs (and after the last one) it writes per-class accuracy scalars
+    (``per_class_accuracy/<class>``) and the ``confusion_matrix`` image to ``log_dir``, at step = epoch index.
 
     Args:
         inputs: {"audio", "visual"} NumPy arrays of the validation split.
-        labels: [M, N] int segment labels.
-        class_names: the C class names.
-        log_dir: TensorBoard folder for the per-class views (None: none written).
-        batch_size: prediction batch size.
+        segment_labels: [M, N] int segment labels.
+        video_labels: [M] int video labels (the wsel loss's target; None for sel).
+        config: the model's ``EDRNetConfig`` (objective, B2ILC settings).
+        task: "sel" or "wsel".
+        class_names: the C class names (AVE's by default).
+        log_dir: TensorBoard folder of the per-class views (None: none written).
+        batch_size: prediction and loss batch size (as ``evaluate``'s, for the same LSS figures).
         every: epochs between per-class views (0: only at the end of training).
-        background, witness_rate: B2ILC settings.
     """
 
-    def __init__(self, inputs, labels, class_names, log_dir=None, batch_size=32, every=1,
-                 background=28, witness_rate=0.5):
+    def __init__(self, inputs, segment_labels, video_labels, config, task, class_names=None, log_dir=None,
+                 batch_size=32, every=1):
         super().__init__()
+        if task == "wsel" and video_labels is None:
+            raise ValueError("SegmentValidation(task='wsel') needs video_labels: the MIL loss's target")
         self.inputs = inputs
-        self.labels = labels
-        self.class_names = list(class_names)
+        self.segment_labels = np.asarray(segment_labels)
+        self.video_labels = None if video_labels is None else np.asarray(video_labels)
+        self.config = config
+        self.task = task
+        self.class_names = list(class_names or ave.class_names())
         self.log_dir = log_dir
         self.batch_size = batch_size
         self.every = every
-        self.background = background
-        self.witness_rate = witness_rate
         self.writer = None
         self.last = None
 
@@ -156,19 +177,15 @@ class SegmentValidation(keras.callbacks.Callback):
             self.writer = tf.summary.create_file_writer(str(self.log_dir))
 
     def on_epoch_end(self, epoch, logs=None):
-        probs = self.model.predict(self.inputs, batch_size=self.batch_size, verbose=0)["probs"]
+        outputs = self.model.predict(self.inputs, batch_size=self.batch_size, verbose=0)
         logs = logs if logs is not None else {}
-        if not np.all(np.isfinite(probs)):  # a diverged model: no accuracy (0 would rank it), no views
+        if not np.all(np.isfinite(outputs["probs"])):  # a diverged model: no accuracy (0 would rank it), no views
             logs.update({MONITOR: math.nan, MONITOR + "_b2ilc": math.nan})
             return
-        for name, b2ilc in ((MONITOR, False), (MONITOR + "_b2ilc", True)):
-            metric = metrics.SegmentAccuracy(b2ilc=b2ilc, background=self.background,
-                                             witness_rate=self.witness_rate)
-            metric.update_state(self.labels, probs)
-            logs[name] = float(metric.result())
-        self.last = (epoch, probs)
+        logs.update(self.figures(outputs))
+        self.last = (epoch, outputs["probs"])
         if self.writer is not None and self.every and epoch % self.every == 0:
-            self.write_views(epoch, probs)
+            self.write_views(epoch, outputs["probs"])
 
     def on_train_end(self, logs=None):
         if self.writer is not None and self.last is not None and not (self.every and self.last[0] % self.every == 0):
@@ -176,57 +193,60 @@ class SegmentValidation(keras.callbacks.Callback):
         if self.writer is not None:
             self.writer.flush()
 
+    def figures(self, outputs):
+        """The ``val_*`` figures of one prediction ``outputs`` (the model's output dict of NumPy arrays)."""
+        found = self.loss_figures(outputs)
+        for name, b2ilc in ((MONITOR, False), (MONITOR + "_b2ilc", True)):
+            found[name] = self.accuracy(outputs["probs"], b2ilc)
+        if self.task == "sel":  # the metrics sel compiles (runner.compiled_metrics)
+            found.update({f"val_{name}_accuracy": self.accuracy(probs) for name, probs in outputs.items()
+                          if name.startswith("probs")})
+            for term in metrics.LSS_TERMS:
+                metric = metrics.LSSTerm(term, alpha=self.config.alpha, background=self.config.background,
+                                         unit=self.config.lss_unit_features)
+                metric.update_state(self.segment_labels, outputs["features"])
+                found[f"val_features_{term}"] = float(metric.result())
+        return found
+
+    def loss_figures(self, outputs):
+        """``val_loss`` and, when the objective has several losses, each unweighted ``val_<output>_loss``,
+        from the losses of batches of ``batch_size`` as ``evaluate`` takes them on the TensorFlow backend:
+        ``val_loss`` their mean weighted by batch size, ``val_<output>_loss`` their plain mean (Keras weights
+        it by the batch's static size, unknown in a traced step)."""
+        loss_fns, weights = losses.objective(self.config, self.task)
+        targets = {"probs": self.video_labels} if self.task == "wsel" else dict.fromkeys(outputs, self.segment_labels)
+        videos = len(self.segment_labels)
+        starts = range(0, videos, self.batch_size)
+        found = {"val_loss": 0.0, **({f"val_{name}_loss": 0.0 for name in loss_fns} if len(loss_fns) > 1 else {})}
+        for start in starts:
+            batch = slice(start, start + self.batch_size)
+            for name, loss_fn in loss_fns.items():
+                value = float(loss_fn(targets[name][batch], outputs[name][batch]))
+                found["val_loss"] += len(self.segment_labels[batch]) / videos * weights[name] * value
+                if f"val_{name}_loss" in found:
+                    found[f"val_{name}_loss"] += value / len(starts)
+        return found
+
+    def accuracy(self, probs, b2ilc=False):
+        metric = metrics.SegmentAccuracy(b2ilc=b2ilc, background=self.config.background,
+                                         witness_rate=self.config.witness_rate)
+        metric.update_state(self.segment_labels, probs)
+        return float(metric.result())
+
     def write_views(self, epoch, probs):
         num_classes = len(self.class_names)
         confusion = metrics.ConfusionMatrix(num_classes=num_classes)
-        confusion.update_state(self.labels, probs)
+        confusion.update_state(self.segment_labels, probs)
         per_class = metrics.PerClassAccuracy(num_classes=num_classes)
-        per_class.update_state(self.labels, probs)
+        per_class.update_state(self.segment_labels, probs)
         with self.writer.as_default(step=epoch):
             for name, value in zip(self.class_names, np.asarray(per_class.result())):
                 if np.isfinite(value):
                     tf.summary.scalar(f"per_class_accuracy/{name}", float(value))
             tf.summary.image("confusion_matrix",
                              confusion_image(confusion.result(), self.class_names,
-                                             f"validation, epoch {epoch + 1} (rows: true, normalised)"))
+                                             f"validation at step {epoch} (rows: true, normalised)"))
         self.writer.flush()
-
-
-def hparams_values(config, settings):
-    """The run's hyperparameters as the flat {name: bool|int|float|str} the hparams plugin takes."""
-    values = {}
-    for name, value in {**config.to_dict(), **settings.hparams()}.items():
-        if isinstance(value, (list, tuple)):
-            value = ",".join(map(str, value))
-        values[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
-    return values
-
-
-class HParams(keras.callbacks.Callback):
-    """Writes the run's hyperparameters (TensorBoard hparams plugin) and, at the end, its best validation
-    accuracy, so runs can be compared in the HPARAMS tab. ``write_test`` adds the test figures."""
-
-    def __init__(self, log_dir, values, trial_id):
-        super().__init__()
-        self.log_dir = str(log_dir)
-        self.values = values
-        self.trial_id = trial_id
-        self.best = None
-
-    def on_train_begin(self, logs=None):
-        from tensorboard.plugins.hparams import api as hp
-
-        with tf.summary.create_file_writer(self.log_dir).as_default():
-            hp.hparams(self.values, trial_id=self.trial_id)
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(MONITOR)
-        if value is not None and (self.best is None or value > self.best):
-            self.best = value
-
-    def on_train_end(self, logs=None):
-        if self.best is not None:
-            write_scalars(self.log_dir, {"hparams/best_val_segment_accuracy": self.best})
 
 
 def write_scalars(log_dir, values, step=0):

@@ -1,0 +1,175 @@
+"""TensorBoard as its users read it: grouped epoch scalars, the HParams tab, the test figures.
+
+``TensorBoard`` writes the epoch logs under grouped tags (``loss/``, ``accuracy/``, ``lss/``,
+``learning_rate``) in the ``train`` and ``validation`` runs; ``HParams`` declares the run's settings and
+metrics and writes its session; ``write_test_figures`` adds the test figures after training. One step
+numbering everywhere: the epoch index from 0 (Keras' own and ``history.csv``'s ``epoch`` column; the
+progress bar prints it + 1). docs/tensorboard.md describes every run and tag.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hp
+
+from edrnet_tf.training.callbacks import MONITOR
+
+# Keras' epoch-log names (less "val_") -> the tag both runs write them under, so train and validation overlay.
+TAGS = {
+    "loss": "loss/total",
+    "probs_loss": "loss/cross_entropy",
+    "features_loss": "loss/lss",
+    "probs_audio_loss": "loss/cross_entropy_audio",
+    "probs_visual_loss": "loss/cross_entropy_visual",
+    "probs_accuracy": "accuracy/gated",
+    "segment_accuracy": "accuracy/gated",  # the same figure as val_probs_accuracy (and wsel's only accuracy)
+    "segment_accuracy_b2ilc": "accuracy/gated_b2ilc",
+    "probs_audio_accuracy": "accuracy/audio",
+    "probs_visual_accuracy": "accuracy/visual",
+    "features_land": "lss/land",
+    "features_sea": "lss/sea",
+    "features_shore": "lss/shore",
+    "learning_rate": "learning_rate",
+}
+BEST_TAG = "best/validation_accuracy"
+HEADLINE_TAG = "test/headline"
+HEADS = {"gated": None, "audio": "A", "visual": "V"}  # test head -> the branch it needs (gated: none)
+
+
+class TensorBoard(keras.callbacks.TensorBoard):
+    """``keras.callbacks.TensorBoard`` writing the epoch logs under ``TAGS``, at step = epoch index, in the
+    ``train`` and ``validation`` runs (a name not in ``TAGS`` keeps its Keras name), and no
+    ``evaluation_*_vs_iterations`` copies of the validation figures. Arguments as Keras'."""
+
+    def on_test_end(self, logs=None):
+        self._pop_writer()  # Keras' also writes the evaluation_*_vs_iterations copies here
+
+    def _log_epoch_metrics(self, epoch, logs):
+        if not logs:
+            return
+        train = {TAGS.get(name, name): value for name, value in logs.items() if not name.startswith("val_")}
+        train.update({TAGS.get(name, name): value for name, value in self._collect_learning_rate({}).items()})
+        if self.write_steps_per_second:
+            train["steps_per_second"] = self._compute_steps_per_second()
+        validation = {TAGS.get(name[4:], name[4:]): value for name, value in logs.items() if name.startswith("val_")}
+        for writer, values in ((self._train_writer, train), (self._val_writer, validation)):
+            if values:
+                with writer.as_default():
+                    for tag, value in values.items():
+                        self.summary.scalar(tag, value, step=epoch)
+
+
+def hparams_values(config, settings):
+    """Every field of ``settings.to_dict()`` and ``config.to_dict()`` as the flat {name: bool|int|float|str}
+    the hparams plugin takes: ints stay ints, lists are joined with ",", None and anything else is written as
+    its ``str`` (the HParams tab sorts the columns by name)."""
+    values = {}
+    for name, value in {**settings.to_dict(), **config.to_dict()}.items():
+        if isinstance(value, (list, tuple)):
+            value = ",".join(map(str, value))
+        values[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return values
+
+
+def declared_metrics(config, test_labels=("original",)):
+    """The HParams tab's metric columns: the best validation accuracy, the test headline, then the test
+    accuracy of each head of ``config`` (raw and B2ILC) on each label set of ``test_labels``."""
+    found = [hp.Metric(BEST_TAG, display_name="best validation accuracy",
+                       description=f"the best {MONITOR} (gated head, raw) of the run's epochs"),
+             hp.Metric(HEADLINE_TAG, display_name="test headline",
+                       description="test accuracy of the gated head with B2ILC on the run's --test-labels")]
+    heads = [head for head, branch in HEADS.items() if branch is None or branch in config.branches]
+    for labels in test_labels:
+        for head in heads:
+            for suffix, what in (("", "raw"), ("_b2ilc", "B2ILC")):
+                found.append(hp.Metric(f"test/{labels}/{head}{suffix}", display_name=f"test {labels} {head} {what}",
+                                       description=f"test accuracy of the {head} head ({what}) on the {labels} labels"))
+    return found
+
+
+class HParams(hp.KerasCallback):
+    """The run's HParams session in the root of ``log_dir``: at the start of ``fit`` the experiment
+    (``hparams_config``: every setting of ``hparams_values``, the metrics of ``declared_metrics``) and the
+    session's values, after each epoch the best validation segment accuracy so far (``BEST_TAG``), at the
+    end the session's status, success (``end_failed_session`` ends a failed ``fit``'s).
+
+    Args:
+        log_dir: the run's TensorBoard folder (``train/`` and ``validation/`` are its sub-runs).
+        config: the ``EDRNetConfig``.
+        settings: the ``TrainSettings``.
+        test_labels: the label sets the test report will have ("original", and "corrected" when present).
+        trial_id: the session's name in the HParams tab (a hash of the values by default).
+        best: the best validation segment accuracy of a resumed run's earlier epochs.
+    """
+
+    def __init__(self, log_dir, config, settings, test_labels=("original",), trial_id=None, best=None):
+        super().__init__(str(log_dir), hparams_values(config, settings), trial_id=trial_id)
+        self.metrics = declared_metrics(config, test_labels)
+        self.best = best
+
+    def on_train_begin(self, logs=None):
+        with self._get_writer().as_default():
+            hp.hparams_config(hparams=[hp.HParam(name) for name in self._hparams], metrics=self.metrics)
+        super().on_train_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(MONITOR)
+        if value is None or not math.isfinite(value):
+            return
+        self.best = value if self.best is None else max(self.best, value)
+        with self._get_writer().as_default():
+            tf.summary.scalar(BEST_TAG, self.best, step=epoch)
+
+    def on_train_end(self, logs=None):
+        writer = self._get_writer()
+        super().on_train_end(logs)
+        writer.flush()
+
+
+def end_failed_session(log_dir):
+    """Ends the HParams session in ``log_dir`` as failed: for a ``fit`` that raised (Keras then calls no
+    ``on_train_end``, where ``HParams`` ends it as a success)."""
+    from tensorboard.plugins.hparams import api_pb2, summary
+
+    writer = tf.summary.create_file_writer(str(log_dir))
+    with writer.as_default():
+        tf.summary.experimental.write_raw_pb(summary.session_end_pb(api_pb2.STATUS_FAILURE).SerializeToString(),
+                                             step=0)
+    writer.close()
+
+
+def summary_markdown(figures):
+    """The test figures of ``report.test_report`` as a markdown table (one row per head and B2ILC setting,
+    one column per label set) under the headline."""
+    headline = figures["headline"]
+    columns = list(figures["test"])
+    lines = [f"**headline**: {headline['accuracy']:.4f} (gated head, B2ILC, {headline['labels']} test labels)", "",
+             "| head | B2ILC | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for head in figures["test"][columns[0]]:
+        for name, b2ilc in (("raw", "off"), ("b2ilc", "on")):
+            lines.append(f"| {head} | {b2ilc} | "
+                         + " | ".join(f"{figures['test'][labels][head][name]:.4f}" for labels in columns) + " |")
+    if "majority_baseline" in figures:
+        majority = figures["majority_baseline"]
+        lines.append(f"| always '{majority['class']}' | | "
+                     + " | ".join(f"{majority[labels]:.4f}" for labels in columns) + " |")
+    return "\n".join(lines)
+
+
+def write_test_figures(log_dir, figures, step):
+    """Writes the test figures of ``report.test_report`` (the ``metrics.json`` dict) to the root run of
+    ``log_dir`` at ``step`` (the last epoch's, so they end the training curves; step 0 would draw an empty
+    chart): ``test/headline``, ``test/<labels>/<head>`` and ``test/<labels>/<head>_b2ilc`` (the metrics
+    ``HParams`` declares) and the markdown table ``test/summary``."""
+    scalars = {HEADLINE_TAG: figures["headline"]["accuracy"]}
+    for labels, heads in figures["test"].items():
+        for head, accuracy in heads.items():
+            scalars[f"test/{labels}/{head}"] = accuracy["raw"]
+            scalars[f"test/{labels}/{head}_b2ilc"] = accuracy["b2ilc"]
+    writer = tf.summary.create_file_writer(str(log_dir))
+    with writer.as_default(step=step):
+        for tag, value in scalars.items():
+            tf.summary.scalar(tag, float(value))
+        tf.summary.text("test/summary", summary_markdown(figures))
+    writer.close()
