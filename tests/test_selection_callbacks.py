@@ -3,6 +3,8 @@ plateau schedule) all follow the validation segment accuracy upwards, and ``Segm
 that value into the epoch logs before any of them reads it. ``SegmentValidation`` is the run's one
 validation: its ``val_*`` figures are those of ``model.evaluate`` with the compiled objective."""
 
+import types
+
 import keras
 import numpy as np
 import pytest
@@ -24,7 +26,8 @@ def found(tmp_path):
     settings = TrainSettings(early_stopping=3, lr_schedule="plateau", output=output, cache_dir=tmp_path)
     validation = {"inputs": random_inputs(batch=4), "segment_labels": random_labels(batch=4),
                   "video_labels": np.arange(4)}
-    return runner.train_callbacks(task.TrainingTask(tiny_config(), settings, validation=validation), output)
+    source = types.SimpleNamespace(has_corrected=lambda: False)  # no data is read: the validation arrays are given
+    return runner.train_callbacks(task.TrainingTask(tiny_config(), settings, source, validation=validation), output)
 
 
 def test_every_selection_callback_monitors_validation_segment_accuracy_in_max_mode(found):
