@@ -25,7 +25,7 @@ def found(tmp_path):
     output = tmp_path / "run"
     settings = TrainSettings(early_stopping=3, lr_schedule="plateau", output=output, cache_dir=tmp_path)
     validation = {"inputs": random_inputs(batch=4), "segment_labels": random_labels(batch=4),
-                  "video_labels": np.arange(4)}
+                  "video_label": np.arange(4)}
     source = types.SimpleNamespace(has_corrected=lambda: False)  # no data is read: the validation arrays are given
     return runner.train_callbacks(task.TrainingTask(tiny_config(), settings, source, validation=validation), output)
 
