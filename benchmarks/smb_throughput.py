@@ -67,8 +67,8 @@ def training_rate(batch, steps=3):
     import keras
 
     from edrnet_tf.config import EDRNetConfig
-    from edrnet_tf.model.losses import objective
     from edrnet_tf.model import EDRNet
+    from edrnet_tf.model.losses import objective
 
     config = EDRNetConfig()
     model = EDRNet(config)

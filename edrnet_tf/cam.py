@@ -11,9 +11,8 @@ import tensorflow as tf
 from edrnet_tf import ave, cli
 from edrnet_tf.analysis import cam_strip
 from edrnet_tf.analysis.cam import cam_kinds, class_activation_maps
-from edrnet_tf.data import pipeline
-from edrnet_tf.data import sources as data_source
-from edrnet_tf.training import flags, run_folder, runner
+from edrnet_tf.data import pipeline, sources
+from edrnet_tf.training import flags, run_folder
 
 PROG = "python -m edrnet_tf.cam"
 
@@ -35,7 +34,7 @@ def build_parser():
     parser.add_argument("--model", type=pathlib.Path, required=True,
                         help="A trained EDRNet: a run folder of python -m edrnet_tf.train (its run.json says "
                              "where the data is), or a .keras file (then give the data flags).")
-    parser.add_argument("--row", type=flags.non_negative_int, required=True,
+    parser.add_argument("--row", type=cli.non_negative_int, required=True,
                         help="The video: its row in Annotations.txt (the 'row' feature of tfds_ave); looked up in "
                              "the test, validation and train splits.")
     parser.add_argument("--frames", type=pathlib.Path, default=None,
@@ -43,31 +42,21 @@ def build_parser():
                              "are overlaid on them.")
     parser.add_argument("--output", type=pathlib.Path, default=None,
                         help="PNG file to write. Default: cam_row<R>.png in the current folder.")
-    parser.add_argument("--cell-px", type=flags.positive_int, default=96,
+    parser.add_argument("--cell-px", type=cli.positive_int, default=96,
                         help="Pixels per frame in the strip. Default: %(default)s.")
     parser.add_argument("--scale", choices=("map", "strip"), default="map",
                         help="Colour scale: each map from its own min to max ('map': where the focus is), or one "
                              "scale per row ('strip': also how strong). Default: %(default)s.")
-    flags.add_data_flags(parser, dataset_default=None)
+    flags.add_data_flags(parser, of_model=True)
     return parser
 
 
-def data_source_of(args):
-    """The data of ``--model``'s run (its run.json) unless ``--dataset`` is given; else the data flags."""
-    run_json = args.model / "run.json" if args.model.is_dir() else None
-    if args.dataset is None and run_json is not None and run_json.is_file():
-        return runner.load_run(args.model)[1].data_source()
-    dataset = args.dataset or "synthetic"
-    videos = args.synthetic_videos or runner.DEMO_DEFAULTS["synthetic"]["synthetic_videos"]
-    return data_source.resolve(dataset, data_dir=args.data_dir or flags.default_tfds_dir(),
-                               manual_dir=args.manual_dir, cache_dir=args.cache_dir, synthetic_videos=videos,
-                               synthetic_seed=args.synthetic_seed)
-
-
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    model = run_folder.load_trained_model(args.model)
-    source = data_source_of(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    model_path, settings = flags.model_run_settings(parser, args)
+    model = run_folder.load_trained_model(model_path)
+    source = sources.of_settings(settings)
     split, example = find_example(source.data_dir, args.row)
     frames = cam_strip.read_frames(args.frames, example["audio"].shape[0]) if args.frames else None
     inputs = {"audio": example["audio"][None].astype("float32"), "visual": example["visual"][None].astype("float32")}

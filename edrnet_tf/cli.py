@@ -1,6 +1,10 @@
-"""What every ``python -m edrnet_tf.<tool>`` shares: one-line errors that name the flag or file."""
+"""What every ``python -m edrnet_tf.<tool>`` shares: one-line errors that name the flag or file, the argument
+types and the default data folders."""
 
 import argparse
+import math
+import os
+import pathlib
 import sys
 
 
@@ -29,3 +33,50 @@ def run_main(prog, main, argv=None):
         return main(argv)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"{prog}: error: {error}")
+
+
+def default_cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "edrnet_tf"
+
+
+def default_tfds_dir():
+    return pathlib.Path(os.environ.get("TFDS_DATA_DIR") or pathlib.Path.home() / "tensorflow_datasets")
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, found {text!r}")
+    return value
+
+
+def finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, found {text!r}")
+    return value
+
+
+def folder_path(text):
+    """A folder path whose existing part holds no regular file (a folder may be created there)."""
+    path = pathlib.Path(text)
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise argparse.ArgumentTypeError(f"expected a folder path, found the regular file {str(part)!r} "
+                                             f"{'there' if part == path else 'in the way'}")
+    return path
+
+
+def positive_float(text):
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, found {text!r}")
+    return value

@@ -1,7 +1,14 @@
-"""``EDRNetConfig``: the one place the hyperparameter defaults live."""
+"""The one place every default lives: ``EDRNetConfig`` (the model and its objectives), ``TrainSettings``
+(everything of a run that is not the model) and the per-dataset defaults of both.
+
+``--dataset synthetic`` is the CPU demo, ``--dataset ave`` the full setting; ``model_config(dataset)`` and
+``TrainSettings.for_dataset(dataset)`` apply their defaults, and every CLI reads its flag defaults from
+here (docs/training.md "Recipe" says how they were chosen).
+"""
 
 import dataclasses
 import math
+import pathlib
 
 from edrnet_tf import ave
 
@@ -146,3 +153,84 @@ class EDRNetConfig:
         if unknown:
             raise ValueError(f"EDRNetConfig has no field(s) {unknown}; expected names from {sorted(fields)}")
         return cls(**d)
+
+
+DATASETS = ("synthetic", "ave")
+
+# EDRNetConfig changes per --dataset: the paper's size for AVE, a narrower model for the CPU demo.
+MODEL_DEFAULTS = {"ave": {}, "synthetic": dict(width=256, visual_width=128)}
+
+# TrainSettings values per --dataset; TrainSettings' own field defaults are the "ave" ones.
+TRAINING_DEFAULTS = {
+    "ave": dict(synthetic_videos=None, batch_size=32, epochs=60, smb_per_class=250, optimizer="adam",
+                learning_rate=3e-4, lr_schedule="constant", warmup_epochs=0, weight_decay=0.0, early_stopping=10,
+                jit_compile=True),
+    "synthetic": dict(synthetic_videos=400, batch_size=16, epochs=12, smb_per_class=4, optimizer="adam",
+                      learning_rate=3e-4, lr_schedule="constant", warmup_epochs=0, weight_decay=0.0,
+                      early_stopping=10, jit_compile=False),
+}
+
+
+def model_config(dataset, **changes):
+    """The ``EDRNetConfig`` of ``dataset``'s defaults with ``changes`` applied."""
+    if dataset not in MODEL_DEFAULTS:
+        raise ValueError(f"--dataset={dataset!r} is invalid: expected one of {', '.join(DATASETS)}")
+    return EDRNetConfig(**{**MODEL_DEFAULTS[dataset], **changes})
+
+
+_AVE = TRAINING_DEFAULTS["ave"]
+
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """Everything of a run that is not the model: data, task, optimisation, output (each is a flag of
+    ``python -m edrnet_tf.train``; ``training/flags.py`` documents them).
+
+    The field defaults are the full AVE setting (``TRAINING_DEFAULTS["ave"]``); ``for_dataset`` gives the
+    defaults of either dataset.
+    """
+
+    dataset: str = "ave"
+    data_dir: pathlib.Path = None
+    manual_dir: pathlib.Path = None
+    cache_dir: pathlib.Path = None
+    synthetic_videos: int = _AVE["synthetic_videos"]
+    synthetic_seed: int = 0
+    task: str = "sel"
+    test_labels: str = "original"
+    smb_per_class: int = _AVE["smb_per_class"]
+    batch_size: int = _AVE["batch_size"]
+    epochs: int = _AVE["epochs"]
+    optimizer: str = _AVE["optimizer"]
+    learning_rate: float = _AVE["learning_rate"]
+    lr_schedule: str = _AVE["lr_schedule"]
+    warmup_epochs: int = _AVE["warmup_epochs"]
+    weight_decay: float = _AVE["weight_decay"]
+    early_stopping: int = _AVE["early_stopping"]
+    plateau_patience: int = 3
+    seed: int = 0
+    jit_compile: bool = _AVE["jit_compile"]
+    output: pathlib.Path = pathlib.Path("runs/edrnet")
+    distribution: str = "auto"
+    backup: bool = False
+    per_class_every: int = 1
+
+    @classmethod
+    def for_dataset(cls, dataset, **changes):
+        """The settings of ``dataset``'s defaults with ``changes`` applied."""
+        if dataset not in TRAINING_DEFAULTS:
+            raise ValueError(f"--dataset={dataset!r} is invalid: expected one of {', '.join(DATASETS)}")
+        return cls(dataset=dataset, **{**TRAINING_DEFAULTS[dataset], **changes})
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        return {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d):
+        """The settings of a ``to_dict()`` (a run's ``run.json``)."""
+        paths = ("data_dir", "manual_dir", "cache_dir", "output")
+        return cls(**{k: (pathlib.Path(v) if k in paths and v else v) for k, v in d.items()})

@@ -5,22 +5,21 @@ import pathlib
 import sys
 
 from edrnet_tf import cli
+from edrnet_tf.data import sources
 from edrnet_tf.evaluation import baselines
-from edrnet_tf.evaluation.experiments import FORBIDDEN, RUN, TABLES, check_flags, write_results
+from edrnet_tf.evaluation.experiments import FORBIDDEN, RUN, TABLES, write_results
 
 PROG = "python -m edrnet_tf.experiments"
 
 
 def build_parser():
-    from edrnet_tf.training import flags
-
     parser = cli.OneLineParser(
         prog=PROG, allow_abbrev=False,
         description="Train and tabulate the EDRNet paper's ablations: table3 (components, SEL and WSEL) or table4 "
                     "(modal branches, SEL). Every other flag is a python -m edrnet_tf.train flag (dataset, model, "
                     "optimisation) and applies to every run; see its --help.")
     parser.add_argument("table", choices=TABLES, help="Which table to train and write.")
-    parser.add_argument("--seeds", type=flags.positive_int, default=1,
+    parser.add_argument("--seeds", type=cli.positive_int, default=1,
                         help="Seeds per run: --seed, --seed + 1, ... (mean ± std over them). Default: %(default)s.")
     parser.add_argument("--output", type=pathlib.Path, default=None,
                         help="Folder for <table>.md, <table>.json and runs/ (reused when the same runs are asked "
@@ -47,12 +46,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     table, seeds, output, config, settings = parse_args(argv)
-    if table == "table3":
-        check_flags(table, config, settings)
     log = lambda message: print(f"[{table}] {message}", file=sys.stderr, flush=True)  # noqa: E731
     result = RUN[table](config, settings, seeds, output, log=log)
     log(f"baselines of the same data ({pathlib.Path(output) / 'baselines.json'})")
-    result["baselines"] = baselines.cached_baselines(settings.data_source(), pathlib.Path(output) / "baselines.json",
+    result["baselines"] = baselines.cached_baselines(sources.of_settings(settings), pathlib.Path(output) / "baselines.json",
                                                      seed=settings.seed)
     print(write_results(result, output), end="")
     return result

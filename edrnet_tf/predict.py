@@ -26,9 +26,9 @@ import h5py
 import numpy as np
 
 from edrnet_tf import ave, extract
+from edrnet_tf.cli import OneLineParser, run_main
 from edrnet_tf.serving import inference
 from edrnet_tf.training import run_folder
-from edrnet_tf.cli import OneLineParser, run_main
 
 PROG = "python -m edrnet_tf.predict"
 

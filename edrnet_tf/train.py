@@ -5,9 +5,9 @@ Thin over ``flags.parse_train_args`` (argv -> EDRNetConfig + TrainSettings) and 
 CPU demo on generated data, ``--dataset ave`` the real AVE features.
 """
 
+from edrnet_tf.cli import run_main
 from edrnet_tf.data import sources as data_source
 from edrnet_tf.training import flags, runner
-from edrnet_tf.cli import run_main
 
 PROG = "python -m edrnet_tf.train"
 

@@ -14,7 +14,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURE_VIDEOS = 120  # 96 train / 12 validation / 12 test videos, 5 background-only videos
 FIXTURE_SEED = 0
-_SOURCES = ("edrnet_tf/data/synthetic.py", "tfds_ave/ave_files.py", "tfds_ave/tfds_ave_dataset_builder.py")
+_SOURCES = ("edrnet_tf/data/synthetic.py", "edrnet_tf/data/synthetic_signal.py",
+            "tfds_ave/ave.py", "tfds_ave/ave_files.py", "tfds_ave/tfds_ave_dataset_builder.py")
 
 
 def _cache_dir():

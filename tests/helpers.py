@@ -1,8 +1,8 @@
 """Shared test helpers (in the spirit of keras-hub's ``TestCase``): tiny configs, random inputs,
 serialization round trips, ``.keras`` save/load and backend-agnostic gradients and tracing."""
 
-import numpy as np
 import keras
+import numpy as np
 
 from edrnet_tf import EDRNetConfig, ave
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from edrnet_tf.model.b2ilc import b2ilc
+
 from helpers import random_labels, to_numpy, traced
 
 BG = 28

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from edrnet_tf import ave, cli
+from edrnet_tf import ave
 from edrnet_tf import baselines as baselines_cli
+from edrnet_tf import cli
 from edrnet_tf import experiments as experiments_cli
-from edrnet_tf.evaluation import baselines, experiments
-from edrnet_tf.data import sources as data_source
-from edrnet_tf.config import EDRNetConfig
+from edrnet_tf.config import EDRNetConfig, TrainSettings
 from edrnet_tf.data import pipeline
-from edrnet_tf.training.runner import TrainSettings
+from edrnet_tf.data import sources as data_source
+from edrnet_tf.evaluation import baselines, experiments
 
 
 def tiny_data(seed=0, videos=(60, 20, 20)):

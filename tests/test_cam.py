@@ -209,9 +209,12 @@ def test_cli_writes_the_strip_of_a_saved_model(built_ave, tmp_path):
         assert image.size == cam_strip.strip_size(10, 2, 32)
 
 
-def test_cli_names_a_missing_model_and_an_unknown_row(built_ave, tmp_path):
-    with pytest.raises(FileNotFoundError, match="--model=.* expected a .keras file"):
+def test_cli_names_a_missing_model_and_an_unknown_row(built_ave, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
         cam_cli.main(["--model", str(tmp_path / "nothing"), "--row", "0"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "--model=" in error and "expected a run folder holding model.keras, or a .keras file" in error
     (tmp_path / "bad.keras").write_text("not a zip")
     with pytest.raises(ValueError, match="bad.keras.* expected a saved EDRNet"):
         cam_cli.main(["--model", str(tmp_path / "bad.keras"), "--row", "0"])

@@ -5,11 +5,11 @@ import shutil
 
 import numpy as np
 import pytest
+from test_export import b2ilc_reference
 
 from edrnet_tf import EDRNet, EDRNetConfig, evaluate
 from edrnet_tf.cli import run_main
 from edrnet_tf.data import pipeline
-from test_export import b2ilc_reference
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from edrnet_tf import experiments as experiments_cli
+from edrnet_tf.config import EDRNetConfig, TrainSettings
 from edrnet_tf.evaluation import experiments
-from edrnet_tf.config import EDRNetConfig
-from edrnet_tf.training.runner import TrainSettings
 
 TINY_FLAGS = ["--width", "16", "--visual-width", "8", "--epochs", "1", "--batch-size", "32", "--smb-per-class", "1",
               "--no-jit-compile", "--tensorboard-per-class", "0"]

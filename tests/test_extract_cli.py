@@ -84,8 +84,7 @@ def tiny_model(tmp_path_factory):
 
 
 def test_predict_video_extracts_features_and_writes_one_event_line_per_video(clips, tiny_model, tmp_path):
-    from edrnet_tf import ave
-    from edrnet_tf import predict
+    from edrnet_tf import ave, predict
 
     output = tmp_path / "events.jsonl"
     run_main(predict.PROG, predict.main, ["--model", str(tiny_model), "--video", str(clips["b"]), str(clips["b"]),

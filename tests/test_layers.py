@@ -1,8 +1,9 @@
+import keras
 import numpy as np
 import pytest
-import keras
 
 from edrnet_tf.model.layers import FoldSegments, GatedMix, PositionalEncoding, UnfoldSegments, sinusoidal_positions
+
 from helpers import assert_serialization_round_trip, to_numpy
 
 pytestmark = pytest.mark.core

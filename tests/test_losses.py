@@ -1,8 +1,9 @@
+import keras
 import numpy as np
 import pytest
-import keras
 
 from edrnet_tf.model import losses
+
 from helpers import assert_serialization_round_trip, gradient, random_labels, tiny_config, to_numpy
 
 BG = 28

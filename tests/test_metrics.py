@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
+from test_b2ilc import b2ilc_reference
 
 from edrnet_tf.model import losses, metrics
+
 from helpers import assert_serialization_round_trip, random_labels, to_numpy
-from test_b2ilc import b2ilc_reference
 
 BG = 28
 pytestmark = pytest.mark.core

@@ -3,12 +3,13 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
-import keras
 
 from edrnet_tf import EDRNet
 from edrnet_tf.model import losses
+
 from helpers import (assert_allclose_tree, assert_saved_model_round_trip, assert_serialization_round_trip,
                      random_inputs, random_labels, tiny_config, to_numpy)
 

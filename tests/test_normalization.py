@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from edrnet_tf import EDRNet, EDRNetConfig
-from edrnet_tf.training import runner
-from edrnet_tf.data import pipeline, statistics, synthetic
+from edrnet_tf.config import TrainSettings
+from edrnet_tf.data import pipeline, statistics, synthetic, synthetic_signal
+from edrnet_tf.training import runner, task
 
 TINY = EDRNetConfig(width=16, visual_width=8)
 
@@ -70,7 +71,7 @@ def test_a_model_without_normalisation_refuses_statistics():
 @pytest.fixture(scope="module")
 def normalized_model(built_ave):
     keras.utils.set_random_seed(0)
-    return runner.build_model(TINY, statistics.split_statistics(built_ave, "train"))
+    return task.build_model(TINY, statistics.split_statistics(built_ave, "train"))
 
 
 def test_keras_file_keeps_the_statistics_and_the_outputs_on_raw_features(normalized_model, built_ave, tmp_path):
@@ -108,7 +109,7 @@ def test_saved_model_takes_raw_features_and_matches_the_keras_model(normalized_m
 
 # --- what normalisation is for: the visual branch learns ---
 
-VISUAL_ONLY = dataclasses.replace(synthetic.V1_PARAMS,
+VISUAL_ONLY = dataclasses.replace(synthetic_signal.V1_PARAMS,
                                   audio_signal=0.0, visual_signal=8.0, background_states=(0.0, 0.0, 1.0))
 
 
@@ -125,8 +126,8 @@ def visual_only_data(tmp_path_factory):
 def v_only_run(data_dir, output, normalize):
     config = EDRNetConfig(width=32, visual_width=32, num_layers=2, branches=("V",), lambda2=0.0,
                           normalize_inputs=normalize)
-    settings = runner.TrainSettings(dataset="ave", data_dir=data_dir, output=output, batch_size=16, epochs=10,
-                                    learning_rate=1e-3, jit_compile=False, early_stopping=0, seed=0)
+    settings = TrainSettings(dataset="ave", data_dir=data_dir, output=output, batch_size=16, epochs=10,
+                                    smb_per_class=0, learning_rate=1e-3, jit_compile=False, early_stopping=0, seed=0)
     return runner.train(config, settings, verbose=0)
 
 

@@ -6,10 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
-from edrnet_tf import EDRNet, EDRNetConfig, ave
-from edrnet_tf import predict
-from edrnet_tf.serving import inference
+from edrnet_tf import EDRNet, EDRNetConfig, ave, predict
 from edrnet_tf.cli import run_main
+from edrnet_tf.serving import inference
 
 TINY = EDRNetConfig(width=16, visual_width=8)
 

@@ -11,25 +11,28 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import keras
 import numpy as np
 import pytest
+from test_train import EpochRecorder
 
 from edrnet_tf import EDRNet, EDRNetConfig, files, train
-from edrnet_tf.training import callbacks, run_folder, runner
-from edrnet_tf.data import sources as data_source
 from edrnet_tf.cli import run_main
+from edrnet_tf.config import TrainSettings
+from edrnet_tf.data import sources as data_source
+from edrnet_tf.training import callbacks, run_folder, runner, task
+
 from helpers import random_inputs, random_labels, tiny_config
-from test_train import EpochRecorder
 
 TINY = EDRNetConfig(width=16, visual_width=8)
 
 
 def settings_for(data_dir, output, **changes):
-    return runner.TrainSettings(**{"dataset": "ave", "data_dir": pathlib.Path(data_dir), "output": output,
+    return TrainSettings(**{"dataset": "ave", "data_dir": pathlib.Path(data_dir), "output": output,
                                    "batch_size": 16, "learning_rate": 1e-3, "jit_compile": False, "epochs": 1,
-                                   **changes})
+                                   "smb_per_class": 0, **changes})
 
 
 def one_line_exit(function):
@@ -76,7 +79,7 @@ class NaNModel:
 
 
 def test_segment_validation_logs_nan_on_nan_probabilities_instead_of_a_zero_score():
-    validation = callbacks.SegmentValidation(random_inputs(batch=3), random_labels(batch=3), map(str, range(29)))
+    validation = callbacks.SegmentValidation(random_inputs(batch=3), random_labels(batch=3), None, tiny_config(), "sel")
     validation.set_model(NaNModel())
     logs = {}
     validation.on_epoch_end(1, logs)
@@ -86,9 +89,11 @@ def test_segment_validation_logs_nan_on_nan_probabilities_instead_of_a_zero_scor
 
 
 def test_the_divergence_guard_runs_after_segment_validation_and_before_anything_that_saves(tmp_path):
-    settings = runner.TrainSettings(backup=True, lr_schedule="plateau", output=tmp_path, cache_dir=tmp_path)
+    settings = TrainSettings(backup=True, lr_schedule="plateau", output=tmp_path, cache_dir=tmp_path)
     validation = {"inputs": random_inputs(batch=2), "segment_labels": random_labels(batch=2)}
-    kinds = [type(cb) for cb in runner.train_callbacks(tiny_config(), settings, tmp_path, validation, 2)]
+    source = types.SimpleNamespace(has_corrected=lambda: False)  # no data is read: the validation arrays are given
+    training = task.TrainingTask(tiny_config(), settings, source, validation=validation)
+    kinds = [type(cb) for cb in runner.train_callbacks(training, tmp_path)]
     guard = kinds.index(callbacks.StopOnDivergence)
     assert kinds.index(callbacks.SegmentValidation) < guard
     for saver in (keras.callbacks.ModelCheckpoint, keras.callbacks.BackupAndRestore, callbacks.HistoryCSV,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from edrnet_tf import ave
+from edrnet_tf.data import synthetic, synthetic_signal
 from edrnet_tf.evaluation import baselines
-from edrnet_tf.data import synthetic
 
 EXPECTED_LAYOUT = {  # file: (key, shape with R rows / M noisy rows, dtype)
     "audio_feature.h5": ("avadataset", ("R", 10, 128), np.float64),
@@ -32,7 +32,7 @@ def _read(folder, name, key="avadataset"):
 
 def test_files_have_the_real_keys_shapes_and_dtypes(synthetic_ave_dir):
     rows = len(ave.read_annotations(synthetic_ave_dir / "Annotations.txt"))
-    sizes = dict(R=rows, M=synthetic.SyntheticParams().num_noisy(rows), **synthetic.split_sizes(rows))
+    sizes = dict(R=rows, M=synthetic_signal.SyntheticParams().num_noisy(rows), **synthetic.split_sizes(rows))
     for name, (key, shape, dtype) in EXPECTED_LAYOUT.items():
         with h5py.File(synthetic_ave_dir / name, "r") as f:
             assert list(f.keys()) == [key], name
@@ -97,10 +97,10 @@ def test_same_seed_gives_identical_files_and_another_seed_differs(tmp_path):
 
 
 def test_similar_pairs_share_prototypes_at_the_set_cosine():
-    params = synthetic.SyntheticParams()
-    audio, visual = synthetic.class_prototypes(0, params)
+    params = synthetic_signal.SyntheticParams()
+    audio, visual = synthetic_signal.class_prototypes(0, params)
     names = ave.event_names()
-    for a, b in synthetic.SIMILAR_PAIRS:
+    for a, b in synthetic_signal.SIMILAR_PAIRS:
         i, j = names.index(a), names.index(b)
         for protos in (audio, visual):
             assert protos[i] @ protos[j] == pytest.approx(params.pair_similarity, abs=1e-5)
@@ -108,14 +108,14 @@ def test_similar_pairs_share_prototypes_at_the_set_cosine():
 
 
 def test_class_is_planted_only_in_the_modalities_the_state_says():
-    params = synthetic.SyntheticParams()
-    protos = synthetic.class_prototypes(0, params)
+    params = synthetic_signal.SyntheticParams()
+    protos = synthetic_signal.class_prototypes(0, params)
     states = np.zeros((1, 10, 2), np.float32)
     states[0, 0:3] = [1, 1]  # event
     states[0, 3:6] = [1, 0]  # audio only
     states[0, 6:8] = [0, 1]  # vision only
     classes = np.array([5])
-    runs = [synthetic.synthesize_features(np.random.default_rng(s), classes, states, protos, params) for s in range(40)]
+    runs = [synthetic_signal.synthesize_features(np.random.default_rng(s), classes, states, protos, params) for s in range(40)]
     audio_score = np.mean([a[0] @ protos[0][5] for a, _ in runs], axis=0)  # [10]
     visual_score = np.mean([v[0].reshape(10, 49, 512).max(1) @ protos[1][5] for _, v in runs], axis=0)
     present_a, present_v = states[0, :, 0] > 0, states[0, :, 1] > 0
@@ -127,13 +127,13 @@ def _baseline_data(videos, seed, params):
     """The pooled [n, 10, 640] features of an in-memory synthetic set (chunk by chunk, as written to the
     files), split and labelled as ``baselines.evaluate_baselines`` takes them."""
     plan = synthetic.plan_labels(videos, seed, params)
-    protos = synthetic.class_prototypes(seed, params)
+    protos = synthetic_signal.class_prototypes(seed, params)
     labels = np.array([a.label for a in plan.annotations])
     feats = []
     for lo in range(0, videos, synthetic.CHUNK_VIDEOS):
         rows = range(lo, min(videos, lo + synthetic.CHUNK_VIDEOS))
         rng = np.random.default_rng([seed, 2, lo])
-        audio, visual = synthetic.synthesize_features(
+        audio, visual = synthetic_signal.synthesize_features(
             rng, labels[lo: rows.stop], synthetic._event_states(rng, plan, rows, params), protos, params)
         feats.append(np.concatenate([audio, visual.mean((2, 3))], -1))
     x = np.concatenate(feats)
@@ -148,7 +148,7 @@ def _baseline_data(videos, seed, params):
 def test_default_set_behaves_like_ave_one_modality_two_modalities_and_time():
     """Paper Table 4 on AVE: one modality ~65 %, both ~76 %, and context adds more (a seed not tuned on)."""
     figures = {name: b["test"]["original"] for name, b in
-               baselines.evaluate_baselines(_baseline_data(1200, 1, synthetic.SyntheticParams())).items()}
+               baselines.evaluate_baselines(_baseline_data(1200, 1, synthetic_signal.SyntheticParams())).items()}
     for modality in ("probe-audio", "probe-visual"):
         assert 0.55 <= figures[modality] <= 0.75, figures
     assert 0.70 <= figures["probe-audio+visual"] <= 0.82, figures

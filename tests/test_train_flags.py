@@ -6,16 +6,17 @@ import keras
 import pytest
 
 from edrnet_tf import EDRNetConfig, train
-from edrnet_tf.training import distribution, flags, runner
 from edrnet_tf.cli import run_main
+from edrnet_tf.config import TRAINING_DEFAULTS
 from edrnet_tf.data import synthetic
+from edrnet_tf.training import distribution, flags, runner
 
 
 def test_no_flags_give_the_cpu_demo_model_and_schedule():
     config, settings = flags.parse_train_args([])
-    assert config == EDRNetConfig(width=256, visual_width=128)  # runner.MODEL_DEFAULTS["synthetic"]
+    assert config == EDRNetConfig(width=256, visual_width=128)  # config.MODEL_DEFAULTS["synthetic"]
     assert (config.kernel_size, config.num_layers) == (3, 4)
-    demo = runner.DEMO_DEFAULTS["synthetic"]
+    demo = TRAINING_DEFAULTS["synthetic"]
     assert settings.dataset == "synthetic" and settings.task == "sel"
     assert (settings.synthetic_videos, settings.epochs, settings.smb_per_class, settings.batch_size,
             settings.learning_rate) == (demo["synthetic_videos"], demo["epochs"], demo["smb_per_class"],

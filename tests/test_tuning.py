@@ -13,8 +13,7 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from edrnet_tf.config import EDRNetConfig
-from edrnet_tf.training.runner import TrainSettings
+from edrnet_tf.config import EDRNetConfig, TrainSettings
 from tuning import studies, sweep
 from tuning.hypermodel import OBJECTIVE, EDRNetHyperModel
 

@@ -22,9 +22,11 @@ import time
 import keras
 import keras_tuner
 
-from edrnet_tf.training import flags, runner
+from edrnet_tf import cli
 from edrnet_tf.cli import OneLineParser, run_main
-from edrnet_tf.config import EDRNetConfig
+from edrnet_tf.config import MODEL_DEFAULTS, EDRNetConfig, model_config
+from edrnet_tf.data import sources
+from edrnet_tf.training import flags, tensorboard
 from tuning import results, studies
 from tuning.hypermodel import OBJECTIVE, EDRNetHyperModel
 
@@ -60,35 +62,19 @@ def build_parser():
                        help="d values instead of the study's (e.g. --widths 32 for a tiny model).")
     space.add_argument("--smb-values", type=int_list, default=None, metavar="S,...",
                        help="SMB S values instead of the study's (0 = no fusion).")
-    space.add_argument("--learning-rate", type=flags.positive_float, default=None,
-                       help="Fix the learning rate (the open searches tune it). Default for the Fig. 7 studies: "
-                            f"the training default ({runner.DEMO_DEFAULTS['ave']['learning_rate']} for ave, "
-                            f"{runner.DEMO_DEFAULTS['synthetic']['learning_rate']} for synthetic).")
     space.add_argument("--lambda2", type=float, default=None,
                        help=f"Fix lambda2 (the open searches tune it). Default: {EDRNetConfig.lambda2}.")
-    space.add_argument("--visual-width", type=flags.positive_int, default=EDRNetConfig.visual_width,
-                       help="d_v, filters of the visual Conv2D (not tuned). Default: %(default)s.")
+    space.add_argument("--visual-width", type=cli.positive_int, default=None,
+                       help="d_v, filters of the visual Conv2D (not tuned). Default: "
+                            f"{EDRNetConfig.visual_width} ({MODEL_DEFAULTS['synthetic']['visual_width']} for synthetic).")
     space.add_argument("--dropout", type=float, default=EDRNetConfig.dropout,
                        help="Dropout rate (not tuned). Default: %(default)s.")
 
-    train = parser.add_argument_group("training of each trial (as python -m edrnet_tf.train)")
-    train.add_argument("--epochs", type=flags.positive_int, default=None,
-                       help="Epochs per trial (Hyperband: the maximum). Default: "
-                            f"{runner.DEMO_DEFAULTS['ave']['epochs']} for ave, "
-                            f"{runner.DEMO_DEFAULTS['synthetic']['epochs']} for synthetic.")
-    train.add_argument("--optimizer", choices=flags.OPTIMIZERS, default=None,
-                       help=f"Default: {runner.DEMO_DEFAULTS['ave']['optimizer']}.")
-    train.add_argument("--lr-schedule", choices=flags.SCHEDULES, default=None,
-                       help="As for training. Default: plateau for ave, constant for synthetic.")
-    train.add_argument("--early-stopping", type=flags.non_negative_int, default=None, metavar="PATIENCE",
-                       help="Stop a trial after PATIENCE epochs without a better validation accuracy "
-                            f"(0 = never). Default: {runner.DEMO_DEFAULTS['ave']['early_stopping']}.")
-    train.add_argument("--seed", type=int, default=0, help="Seed of weights, shuffling, SMB and the tuner.")
-    train.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=True,
-                       help="XLA-compile the train step (as training). Default: on.")
+    flags.add_optimisation_flags(parser)  # each trial trains as python -m edrnet_tf.train; the open searches
+    # tune --learning-rate unless it is given
 
     tune = parser.add_argument_group("tuner")
-    tune.add_argument("--max-trials", type=flags.positive_int, default=None,
+    tune.add_argument("--max-trials", type=cli.positive_int, default=None,
                       help=f"Trials at most (grid: default all; random/bayesian: default {OPEN_SEARCH_TRIALS}; "
                            "hyperband: ignored, --epochs and the factor 3 set its brackets).")
     tune.add_argument("--output", type=pathlib.Path, default=pathlib.Path("tuning_runs"),
@@ -102,12 +88,6 @@ def parse_args(argv=None):
     """argv -> ``(args, space, config, settings)``; a bad value exits with one line naming its flag."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    demo = runner.DEMO_DEFAULTS[args.dataset]
-    pick = lambda name: demo[name] if getattr(args, name, None) is None else getattr(args, name)  # noqa: E731
-    if args.dataset == "synthetic" and args.manual_dir is not None:
-        flags.fail(parser, "--manual-dir", str(args.manual_dir), "no --manual-dir with --dataset synthetic")
-    if args.dataset == "ave" and args.synthetic_videos is not None:
-        flags.fail(parser, "--synthetic-videos", args.synthetic_videos, "no --synthetic-videos with --dataset ave")
     if not 0.0 <= args.dropout < 1.0:
         flags.fail(parser, "--dropout", args.dropout, "a rate in [0, 1)")
     if args.lambda2 is not None and args.lambda2 < 0:
@@ -116,24 +96,18 @@ def parse_args(argv=None):
                          ("--widths", args.widths)):
         if values and min(values) < 1:
             flags.fail(parser, flag, ",".join(map(str, values)), "integers >= 1")
-    config = EDRNetConfig(visual_width=args.visual_width, dropout=args.dropout)
-    learning_rate = pick("learning_rate")
+    settings = flags.settings_from_args(parser, args, task="sel", distribution="none")
+    given = {"visual_width": args.visual_width} if args.visual_width else {}
+    config = model_config(args.dataset, dropout=args.dropout, **given)
     try:
         space = studies.study_space(
-            args.study, config, pick("smb_per_class"), learning_rate, kernel_sizes=args.kernel_sizes,
+            args.study, config, settings.smb_per_class, settings.learning_rate, kernel_sizes=args.kernel_sizes,
             num_layers=args.num_layers, widths=args.widths, smb_values=args.smb_values,
             fixed_learning_rate=args.learning_rate, fixed_lambda2=args.lambda2)
     except ValueError as error:
         parser.error(str(error))
     project = args.project or f"{args.study}-{args.dataset}"
-    settings = runner.TrainSettings(
-        dataset=args.dataset, data_dir=args.data_dir or (flags.default_tfds_dir() if args.dataset == "ave" else None),
-        manual_dir=args.manual_dir, cache_dir=args.cache_dir, synthetic_videos=pick("synthetic_videos"),
-        synthetic_seed=args.synthetic_seed, task="sel", test_labels=args.test_labels,
-        smb_per_class=pick("smb_per_class"), batch_size=pick("batch_size"), epochs=pick("epochs"),
-        optimizer=pick("optimizer"), learning_rate=learning_rate, lr_schedule=pick("lr_schedule"),
-        weight_decay=demo["weight_decay"], early_stopping=pick("early_stopping"), seed=args.seed,
-        jit_compile=args.jit_compile, output=args.output / project, distribution="none")
+    settings = settings.replace(output=args.output / project)
     return args, space, config, settings
 
 
@@ -189,12 +163,12 @@ def main(argv=None):
     if me != "worker":
         resumed = check_resume(folder, description)
         print(f"{PROG}: study {args.study} in {folder} ({'resuming' if resumed else 'new'}; {me})", flush=True)
-    source = settings.data_source() if me != "chief" else None
+    source = sources.of_settings(settings) if me != "chief" else None
     hypermodel = EDRNetHyperModel(space, config, settings, source)
     tuner = make_tuner(args.study, hypermodel, folder, args.max_trials, settings.epochs, args.seed)
     search_callbacks = []
     if keras.backend.backend() == "tensorflow":
-        search_callbacks.append(keras.callbacks.TensorBoard(str(folder / "logs")))
+        search_callbacks.append(tensorboard.TensorBoard(str(folder / "logs")))
     else:
         print(f"{PROG}: TensorBoard hparams are logged on the tensorflow backend only (Keras Tuner); "
               f"found {keras.backend.backend()!r}", flush=True)

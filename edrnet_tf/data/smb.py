@@ -13,10 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 from edrnet_tf import ave
-from edrnet_tf.data.smb_states import (
-    NUM_STATES, STATE_FOREGROUND, STATE_LENGTHS, STATE_NAMES, StateDatabase, enumerate_sequences,
-    sequence_probabilities,
-)
+from edrnet_tf.data.smb_states import (NUM_STATES, STATE_FOREGROUND, STATE_LENGTHS, STATE_NAMES, StateDatabase,
+                                       enumerate_sequences, sequence_probabilities)
 
 __all__ = ["STATE_NAMES", "StateDatabase", "enumerate_sequences", "fused_dataset", "hold_features",
            "smb_training_dataset"]

@@ -104,3 +104,9 @@ def resolve(dataset, data_dir=None, manual_dir=None, cache_dir=None, synthetic_v
         raise ValueError(f"--dataset={dataset!r} is invalid: expected 'synthetic' or 'ave'")
     source.ensure("supervised")
     return source
+
+
+def of_settings(settings):
+    """The ``DataSource`` of a ``TrainSettings`` (its dataset, folders and synthetic size and seed)."""
+    return resolve(settings.dataset, settings.data_dir, settings.manual_dir, settings.cache_dir,
+                   settings.synthetic_videos, settings.synthetic_seed)

@@ -9,8 +9,8 @@ labels; per-class accuracy and the confusion matrix of the gated head; and the m
 import numpy as np
 
 from edrnet_tf import ave
-from edrnet_tf.model import metrics
 from edrnet_tf.data import pipeline
+from edrnet_tf.model import metrics
 
 HEADS = {"gated": "probs", "audio": "probs_audio", "visual": "probs_visual"}
 HEALTH_MARGIN = 0.02  # a head within 2 points of the majority-class rate has learned nothing useful
@@ -49,11 +49,11 @@ def aligned_labels(reference_rows, arrays, what):
     return arrays["segment_labels"][[position[int(r)] for r in reference_rows]]
 
 
-def test_report(model, source, batch_size=32, headline="original"):
-    """Predicts the test split once and returns the ``metrics.json`` figures (see module docstring)."""
-    config = model.config
+def test_split(source, headline="original"):
+    """The test split as NumPy: ``(inputs, label_sets)``, the ``{"audio", "visual"}`` features and
+    ``{"original": [M, N], "corrected": [M, N]}`` segment labels (corrected when the data has them, aligned to
+    the original rows); raises when ``headline`` is a label set the data lacks."""
     test = pipeline.split_arrays(source.data_dir, "test")
-    outputs = model.predict({"audio": test["audio"], "visual": test["visual"]}, batch_size=batch_size, verbose=0)
     label_sets = {"original": test["segment_labels"]}
     if source.has_corrected():
         source.ensure("corrected")
@@ -62,6 +62,14 @@ def test_report(model, source, batch_size=32, headline="original"):
     if headline not in label_sets:
         raise ValueError(f"--test-labels={headline!r} is invalid: no corrected test labels "
                          f"(right_labels.h5) in {source.data_dir}; expected 'original'")
+    return {"audio": test["audio"], "visual": test["visual"]}, label_sets
+
+
+def test_report(model, source, batch_size=32, headline="original"):
+    """Predicts the test split once and returns the ``metrics.json`` figures (see module docstring)."""
+    config = model.config
+    inputs, label_sets = test_split(source, headline)
+    outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
     counts = label_counts(source.data_dir)
     majority = int(np.argmax(counts))
     names = ave.class_names()
@@ -79,8 +87,8 @@ def test_report(model, source, batch_size=32, headline="original"):
     return {
         "dataset": source.description,
         "synthetic": source.synthetic,
-        "test_videos": int(test["segment_labels"].shape[0]),
-        "test_segments": int(test["segment_labels"].size),
+        "test_videos": int(label_sets["original"].shape[0]),
+        "test_segments": int(label_sets["original"].size),
         "headline": {"labels": headline, "head": "gated", "b2ilc": True,
                      "accuracy": test_figures[headline]["gated"]["b2ilc"]},
         "test": test_figures,

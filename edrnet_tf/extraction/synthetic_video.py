@@ -6,7 +6,6 @@ import pathlib
 import av
 import numpy as np
 
-
 # Codecs per container (FFmpeg picks the container from the suffix); others get MPEG-4 part 2 + AAC.
 CODECS = {".webm": ("libvpx", "libopus", 48000)}
 

@@ -1,26 +1,28 @@
-"""Command-line flags of ``python -m edrnet_tf.train``: argv -> (``EDRNetConfig``, ``TrainSettings``).
+"""Command-line flags of training: argv -> (``EDRNetConfig``, ``TrainSettings``), for ``python -m
+edrnet_tf.train`` and (its data and optimisation groups, and ``settings_from_args``) ``python -m tuning.sweep``.
 
 Every ``EDRNetConfig`` field gets its own flag (``--kernel-size``, ``--num-layers``, ...), documented from
-the dataclass' own ``Attributes:`` docstring, so the config stays the one place the model defaults live.
-A bad value exits with one line naming the flag, what was expected and what was found.
+the dataclass' own ``Attributes:`` docstring; a flag left out takes its per-dataset default from
+``edrnet_tf.config``, the one place defaults live. A bad value exits with one line naming the flag, what
+was expected and what was found.
 """
 
 import argparse
 import dataclasses
 import datetime
-import math
-import os
 import pathlib
 import re
 
-from edrnet_tf.training import distribution
-from edrnet_tf.cli import OneLineParser
-from edrnet_tf.config import EDRNetConfig
-from edrnet_tf.training.runner import DEMO_DEFAULTS, MODEL_DEFAULTS, TrainSettings
+from edrnet_tf.cli import (OneLineParser, default_cache_dir, default_tfds_dir, finite_float, folder_path,
+                           non_negative_int, positive_float, positive_int)
+from edrnet_tf.config import DATASETS, MODEL_DEFAULTS, TRAINING_DEFAULTS, EDRNetConfig, TrainSettings, model_config
+from edrnet_tf.training import distribution, run_folder
 
-DATASETS = ("synthetic", "ave")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
+
+DATA_FLAGS = ("dataset", "data_dir", "manual_dir", "cache_dir", "synthetic_videos", "synthetic_seed", "test_labels",
+              "batch_size")
 
 
 def fail(parser, flag, value, expected):
@@ -45,69 +47,23 @@ def config_field_help():
     return helps
 
 
-def default_cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(base) / "edrnet_tf"
-
-
-def default_tfds_dir():
-    return pathlib.Path(os.environ.get("TFDS_DATA_DIR") or pathlib.Path.home() / "tensorflow_datasets")
-
-
 def demo_default(name):
     """The help text of a per-dataset default: "X" or "X for ave, Y for synthetic"."""
-    ave_value, synthetic_value = DEMO_DEFAULTS["ave"][name], DEMO_DEFAULTS["synthetic"][name]
+    ave_value, synthetic_value = TRAINING_DEFAULTS["ave"][name], TRAINING_DEFAULTS["synthetic"][name]
     if ave_value == synthetic_value:
         return f"Default: {ave_value}."
     return f"Default: {ave_value} for ave, {synthetic_value} for synthetic (the CPU demo)."
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}")
-    return value
-
-
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, found {text!r}")
-    return value
-
-
-def finite_float(text):
-    value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, found {text!r}")
-    return value
-
-
-def folder_path(text):
-    """A folder path whose existing part holds no regular file (a folder may be created there)."""
-    path = pathlib.Path(text)
-    for part in (path, *path.parents):
-        if part.exists() and not part.is_dir():
-            raise argparse.ArgumentTypeError(f"expected a folder path, found the regular file {str(part)!r} "
-                                             f"{'there' if part == path else 'in the way'}")
-    return path
-
-
-def positive_float(text):
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, found {text!r}")
-    return value
 
 
 def branch_list(text):
     return tuple(b.strip() for b in text.split(",") if b.strip())
 
 
-def add_data_flags(parser, dataset_default="synthetic"):
-    """The flags that say where the data comes from (shared by train and evaluate)."""
-    group = parser.add_argument_group("data")
-    group.add_argument("--dataset", choices=DATASETS, default=dataset_default,
+def add_data_flags(parser, of_model=False):
+    """The flags that say where the data comes from; ``of_model``: they default to the run of ``--model``
+    (``model_run_settings``)."""
+    group = parser.add_argument_group("data" + (" (default: the --model run's)" if of_model else ""))
+    group.add_argument("--dataset", choices=DATASETS, default="synthetic",
                        help="'synthetic': the embedded synthetic AVE-layout set, generated into --cache-dir and "
                             "built with the tfds_ave builder on first use (no download; figures are synthetic). "
                             "'ave': the real AVE features, built with `tfds build tfds_ave` into --data-dir "
@@ -123,15 +79,17 @@ def add_data_flags(parser, dataset_default="synthetic"):
                             "Default: %(default)s.")
     group.add_argument("--synthetic-videos", type=positive_int, default=None,
                        help="Videos in the synthetic set (split like AVE, ~80/10/10). "
-                            f"Default: {DEMO_DEFAULTS['synthetic']['synthetic_videos']} (the CPU demo).")
-    group.add_argument("--synthetic-seed", type=non_negative_int, default=0,
+                            f"Default: {TRAINING_DEFAULTS['synthetic']['synthetic_videos']} (the CPU demo).")
+    group.add_argument("--synthetic-seed", type=non_negative_int, default=TrainSettings.synthetic_seed,
                        help="Seed of the synthetic data generator. Default: %(default)s.")
-    group.add_argument("--test-labels", choices=("original", "corrected"), default="original",
+    group.add_argument("--test-labels", choices=("original", "corrected"), default=TrainSettings.test_labels,
                        help="Test labels of the headline figure: 'original' (O-AVE) or 'corrected' (C-AVE, "
                             "needs right_labels.h5). Both are reported whenever both exist. Default: %(default)s.")
     group.add_argument("--batch-size", type=positive_int, default=None,
                        help="Videos per batch (split across devices under a distribution). "
                             + demo_default("batch_size"))
+    if of_model:
+        parser.set_defaults(**{name: None for name in DATA_FLAGS})
     return group
 
 
@@ -142,7 +100,14 @@ def build_train_parser():
                     "audio-visual event localization, evaluate it on the test split and export it.",
     )
     add_data_flags(parser)
+    add_task_flags(parser)
+    add_model_flags(parser)
+    add_optimisation_flags(parser)
+    add_run_flags(parser)
+    return parser
 
+
+def add_task_flags(parser):
     task = parser.add_argument_group("task and augmentation")
     task.add_argument("--task", choices=("sel", "wsel"), default="sel",
                       help="'sel': segment labels, cross entropy + lambda2 * Land-Shore-Sea loss (Eqs. 8-10). "
@@ -152,6 +117,8 @@ def build_train_parser():
                       help="SMB video fusion: S fused training videos per class, a fresh set every epoch "
                            "(0 = off; sel only; 250 is the paper's). " + demo_default("smb_per_class"))
 
+
+def add_model_flags(parser):
     model = parser.add_argument_group("model (EDRNetConfig; defaults are the paper's k=3, L=4, d=768)")
     helps = config_field_help()
     for field in dataclasses.fields(EDRNetConfig):
@@ -170,6 +137,8 @@ def build_train_parser():
             kwargs["type"] = finite_float
         model.add_argument(flag_name(field.name), **kwargs)
 
+
+def add_optimisation_flags(parser):
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=positive_int, default=None,
                      help="Maximum epochs (early stopping may end sooner). " + demo_default("epochs"))
@@ -189,20 +158,22 @@ def build_train_parser():
     opt.add_argument("--early-stopping", type=non_negative_int, default=None, metavar="PATIENCE",
                      help="Stop after PATIENCE epochs without a better validation accuracy (0 = never). "
                           + demo_default("early_stopping"))
-    opt.add_argument("--plateau-patience", type=positive_int, default=3,
+    opt.add_argument("--plateau-patience", type=positive_int, default=TrainSettings.plateau_patience,
                      help="Patience of --lr-schedule plateau. Default: %(default)s.")
-    opt.add_argument("--seed", type=non_negative_int, default=0,
+    opt.add_argument("--seed", type=non_negative_int, default=TrainSettings.seed,
                      help="Seed of weights, shuffling, dropout and SMB sampling. Default: %(default)s.")
     opt.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
                      help="Compile the train step with XLA (works on CPU when asked explicitly): 1.3x faster "
                           "steps, but compiling costs more than it saves in the short demo. "
                           + demo_default("jit_compile"))
 
+
+def add_run_flags(parser):
     run = parser.add_argument_group("run")
     run.add_argument("--output", type=folder_path, default=None,
                      help="Run folder: model.keras (best on validation), saved_model/, metrics.json, run.json, "
                           "logs/ (TensorBoard). Default: runs/<dataset>-<task>-<date-time>.")
-    run.add_argument("--distribution", choices=distribution.CHOICES, default="auto",
+    run.add_argument("--distribution", choices=distribution.CHOICES, default=TrainSettings.distribution,
                      help="'mirrored': tf.distribute.MirroredStrategy over the local GPUs (TensorFlow backend); "
                           "'data_parallel': keras.distribution.DataParallel (JAX backend; multi-host after "
                           "keras.distribution.initialize()); 'none'; 'auto' picks mirrored/data_parallel when "
@@ -211,10 +182,28 @@ def build_train_parser():
                      help="Back up model and optimiser state to OUTPUT/backup after every epoch and resume from "
                           "it: rerun a killed run with the same flags (and --output) to continue at its last "
                           "finished epoch.")
-    run.add_argument("--tensorboard-per-class", type=non_negative_int, default=1, metavar="EPOCHS",
+    run.add_argument("--tensorboard-per-class", type=non_negative_int, default=TrainSettings.per_class_every, metavar="EPOCHS",
                      help="Log per-class validation accuracy and the confusion-matrix image every EPOCHS epochs "
                           "(0 = only at the end). Default: %(default)s.")
-    return parser
+
+
+def model_run_settings(parser, args):
+    """``(model path, TrainSettings)`` of ``--model``: its run's settings (``run.json``) with the data flags
+    given here applied; a bare ``.keras`` file takes the data flags, else the synthetic demo's data."""
+    run_dir = args.model if args.model.is_dir() else args.model.parent
+    model_path = args.model / "model.keras" if args.model.is_dir() else args.model
+    if not model_path.exists():
+        fail(parser, "--model", str(args.model), "a run folder holding model.keras, or a .keras file")
+    given = {name: getattr(args, name) for name in DATA_FLAGS if getattr(args, name) is not None}
+    if (run_dir / run_folder.RUN).exists():
+        settings = run_folder.load_run(run_dir, what=f"--model={str(run_dir)!r} is invalid")[1]
+    else:
+        settings = TrainSettings.for_dataset(given.get("dataset", "synthetic"), cache_dir=default_cache_dir())
+    if given.get("dataset") == "ave" and "data_dir" not in given and settings.dataset != "ave":
+        given["data_dir"] = default_tfds_dir()
+    if given.get("dataset", settings.dataset) == "synthetic" and settings.synthetic_videos is None:
+        given.setdefault("synthetic_videos", TRAINING_DEFAULTS["synthetic"]["synthetic_videos"])
+    return model_path, settings.replace(**given)
 
 
 def parse_train_args(argv=None):
@@ -222,53 +211,51 @@ def parse_train_args(argv=None):
     parser = build_train_parser()
     args = parser.parse_args(argv)
     config = config_from_args(parser, args)
-    demo = DEMO_DEFAULTS[args.dataset]
-    pick = lambda name: demo[name] if getattr(args, name) is None else getattr(args, name)  # noqa: E731
-    if args.dataset == "synthetic" and args.manual_dir is not None:
-        fail(parser, "--manual-dir", str(args.manual_dir), "no --manual-dir with --dataset synthetic")
-    if args.dataset == "ave" and args.synthetic_videos is not None:
-        fail(parser, "--synthetic-videos", args.synthetic_videos, "no --synthetic-videos with --dataset ave")
-    smb = pick("smb_per_class")
     if args.task == "wsel" and args.smb_per_class:
         fail(parser, "--smb-per-class", args.smb_per_class, "0 with --task wsel (SMB fusion needs segment labels)")
-    if args.task == "wsel":
-        smb = 0
-    optimizer = pick("optimizer")
-    if pick("warmup_epochs") and pick("lr_schedule") == "plateau":
-        fail(parser, "--warmup-epochs", pick("warmup_epochs"),
-             "0 with --lr-schedule plateau (it lowers a constant rate)")
-    if pick("warmup_epochs") >= pick("epochs"):
-        fail(parser, "--warmup-epochs", pick("warmup_epochs"), f"fewer than --epochs={pick('epochs')}")
-    weight_decay = pick("weight_decay")
-    if weight_decay < 0:
-        fail(parser, "--weight-decay", weight_decay, "a value >= 0")
-    if args.weight_decay and optimizer != "adamw":
-        fail(parser, "--weight-decay", args.weight_decay, "to be used with --optimizer adamw")
     output = args.output or pathlib.Path("runs") / (
         f"{args.dataset}-{args.task}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     if output.is_dir() and any(output.iterdir()) and not args.backup:
         fail(parser, "--output", str(output), "an empty or new folder (pass --backup to resume the run there)")
-    settings = TrainSettings(
-        dataset=args.dataset, data_dir=args.data_dir or (default_tfds_dir() if args.dataset == "ave" else None),
-        manual_dir=args.manual_dir, cache_dir=args.cache_dir,
-        synthetic_videos=pick("synthetic_videos"), synthetic_seed=args.synthetic_seed,
-        task=args.task, test_labels=args.test_labels, smb_per_class=smb,
-        batch_size=pick("batch_size"), epochs=pick("epochs"), optimizer=optimizer,
-        learning_rate=pick("learning_rate"), lr_schedule=pick("lr_schedule"), warmup_epochs=pick("warmup_epochs"),
-        weight_decay=weight_decay,
-        early_stopping=pick("early_stopping"), plateau_patience=args.plateau_patience, seed=args.seed,
-        jit_compile=pick("jit_compile"), output=output, distribution=args.distribution, backup=args.backup,
-        per_class_every=args.tensorboard_per_class)
+    settings = settings_from_args(
+        parser, args, task=args.task, smb_per_class=0 if args.task == "wsel" else args.smb_per_class,
+        output=output, distribution=args.distribution, backup=args.backup, per_class_every=args.tensorboard_per_class)
     return config, settings
+
+
+def settings_from_args(parser, args, **changes):
+    """The ``TrainSettings`` of the data and optimisation flags of ``args`` (a flag left out takes its
+    ``--dataset`` default), with ``changes`` (a value None: the dataset default) applied; a bad combination
+    exits with one line naming its flag. ``train`` and ``tuning.sweep`` both build their settings here."""
+    given = {name: getattr(args, name, None) for name in (
+        "synthetic_videos", "batch_size", "epochs", "optimizer", "learning_rate", "lr_schedule", "warmup_epochs",
+        "weight_decay", "early_stopping", "jit_compile", "plateau_patience", "seed")}
+    given.update(changes)
+    settings = TrainSettings.for_dataset(args.dataset, **{k: v for k, v in given.items() if v is not None})
+    if args.dataset == "synthetic" and args.manual_dir is not None:
+        fail(parser, "--manual-dir", str(args.manual_dir), "no --manual-dir with --dataset synthetic")
+    if args.dataset == "ave" and args.synthetic_videos is not None:
+        fail(parser, "--synthetic-videos", args.synthetic_videos, "no --synthetic-videos with --dataset ave")
+    if settings.warmup_epochs and settings.lr_schedule == "plateau":
+        fail(parser, "--warmup-epochs", settings.warmup_epochs, "0 with --lr-schedule plateau (it lowers a constant rate)")
+    if settings.warmup_epochs >= settings.epochs:
+        fail(parser, "--warmup-epochs", settings.warmup_epochs, f"fewer than --epochs={settings.epochs}")
+    if settings.weight_decay < 0:
+        fail(parser, "--weight-decay", settings.weight_decay, "a value >= 0")
+    if settings.weight_decay and settings.optimizer != "adamw":
+        fail(parser, "--weight-decay", settings.weight_decay, "to be used with --optimizer adamw")
+    return settings.replace(
+        data_dir=args.data_dir or (default_tfds_dir() if args.dataset == "ave" else None),
+        manual_dir=args.manual_dir, cache_dir=args.cache_dir, synthetic_seed=args.synthetic_seed,
+        test_labels=args.test_labels)
 
 
 def config_from_args(parser, args):
     """The ``EDRNetConfig`` of the model flags; an invalid value exits naming its flag (e.g. L > L_max)."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(EDRNetConfig)
              if getattr(args, f.name) is not None}
-    changes = {**MODEL_DEFAULTS[args.dataset], **given}
     try:
-        return EDRNetConfig(**changes)
+        return model_config(args.dataset, **given)
     except ValueError as error:
         message = str(error)
         for field in dataclasses.fields(EDRNetConfig):

@@ -14,6 +14,7 @@ import pathlib
 import keras
 
 from edrnet_tf import files
+from edrnet_tf.config import EDRNetConfig, TrainSettings
 from edrnet_tf.training import callbacks
 
 RUN = "run.json"
@@ -26,19 +27,21 @@ SAME_RUN_EXEMPT = ("backup", "output")  # a rerun may add --backup, and may spel
 STARTED, TRAINED, COMPLETE = "started", "trained", "complete"
 
 
-def read_run(output):
-    """The ``run.json`` dict of ``output`` (None when there is none); raises one line when it is unreadable."""
+def read_run(output, what=None):
+    """The ``run.json`` dict of ``output`` (None when there is none); raises one line, starting with ``what``
+    (default: the file's path), when it is not what ``edrnet_tf.train`` writes."""
     path = pathlib.Path(output) / RUN
     if not path.is_file():
         return None
+    expected = f"{what or path}: expected {RUN} as edrnet_tf.train writes it"
     try:
         run = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path}: expected run.json as edrnet_tf.train writes it (JSON), found "
-                         f"{type(error).__name__}: {error}") from None
-    if not (isinstance(run, dict) and isinstance(run.get("config"), dict) and isinstance(run.get("settings"), dict)):
-        raise ValueError(f"{path}: expected run.json as edrnet_tf.train writes it (a JSON object with the objects "
-                         "'config' and 'settings')")
+    except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{expected} (JSON), found {type(error).__name__}: {error}") from None
+    missing = [key for key in ("config", "settings") if not isinstance(run, dict) or not isinstance(run.get(key), dict)]
+    if missing:
+        raise ValueError(f"{expected} (a JSON object with the objects {', '.join(map(repr, missing))}), found "
+                         f"{sorted(run) if isinstance(run, dict) else type(run).__name__}")
     return run
 
 
@@ -104,3 +107,18 @@ def check_finite_weights(model, path):
         if not keras.ops.all(keras.ops.isfinite(weight)):
             raise callbacks.Diverged(f"{path}: expected finite weights, found NaN or inf in {weight.path} "
                                      f"{callbacks.DIVERGED_HINT}")
+
+
+def load_run(run_dir, what=None):
+    """``(EDRNetConfig, TrainSettings)`` of a run folder's ``run.json``; one line starting with ``what`` (default:
+    the file's path) when there is none or it is not what ``edrnet_tf.train`` writes."""
+    path = pathlib.Path(run_dir) / RUN
+    run = read_run(run_dir, what)
+    if run is None:
+        raise FileNotFoundError(f"{what or path}: expected the {RUN} of a python -m edrnet_tf.train run folder, "
+                                "found none")
+    try:
+        return EDRNetConfig.from_dict(run["config"]), TrainSettings.from_dict(run["settings"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{what or path}: expected {RUN} as edrnet_tf.train writes it, found "
+                         f"{' '.join(str(error).split())}") from None

@@ -1,0 +1,215 @@
+"""``TrainingTask``: one (config, settings, data) training recipe, shared by ``python -m edrnet_tf.train``
+(``runner``), the Keras Tuner trials (``tuning.hypermodel``) and the ablation tables (``evaluation.experiments``,
+through the runner).
+
+It owns everything that decides *what* is trained and *how it is selected*: the input statistics of the
+training split, the training data (SMB fusion when S > 0), the model built and compiled under a distribution
+scope (objectives, metrics, optimiser and learning-rate schedule), the ``(x, y)`` mapping of the task, the
+validation split (read once) and the model-selection callbacks. What a caller adds around it is its own:
+the runner's run folder (checkpoint, history, TensorBoard, backup), the tuner's trial callbacks.
+"""
+
+import contextlib
+import math
+import sys
+
+import keras
+import tensorflow as tf
+
+from edrnet_tf.data import pipeline, smb, sources, statistics
+from edrnet_tf.model import EDRNet
+from edrnet_tf.model.losses import objective
+from edrnet_tf.model.metrics import LSS_TERMS, LSSTerm, SegmentAccuracy
+from edrnet_tf.training import callbacks
+
+MONITOR = callbacks.MONITOR  # "val_segment_accuracy": the validation global segment accuracy of the gated head
+
+
+def learning_rate_schedule(settings, steps_per_epoch):
+    """The learning rate of ``settings``: a float (constant, or plateau: ``ReduceLROnPlateau`` lowers it) or a
+    ``CosineDecay`` (cosine to 0 over the epochs after the warm-up; constant after it with ``"constant"``),
+    with a linear warm-up from 0 over ``warmup_epochs``."""
+    warmup = settings.warmup_epochs * steps_per_epoch
+    if settings.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else settings.learning_rate, decay_steps=max(1, (settings.epochs * steps_per_epoch) - warmup),
+            warmup_target=settings.learning_rate if warmup else None, warmup_steps=warmup)
+    if warmup:  # alpha=1: no decay after the warm-up
+        return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=1, alpha=1.0,
+                                                      warmup_target=settings.learning_rate, warmup_steps=warmup)
+    return settings.learning_rate
+
+
+def make_optimizer(settings, steps_per_epoch):
+    rate = learning_rate_schedule(settings, steps_per_epoch)
+    if settings.optimizer == "adam":
+        return keras.optimizers.Adam(rate)
+    if settings.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=settings.weight_decay)
+    if settings.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+    raise ValueError(f"--optimizer={settings.optimizer!r} is invalid: expected adam, adamw or sgd")
+
+
+def targets(task, output_names):
+    """Maps a batched example dict to the ``(x, y)`` of ``fit``.
+
+    sel: every probability output gets the segment labels (the loss is on ``probs`` and ``features``
+    only, the A and V heads are measured), wsel: ``probs`` gets the video label.
+    """
+    def to_xy(batch):
+        x = {"audio": batch["audio"], "visual": batch["visual"]}
+        if task == "wsel":
+            return x, {"probs": batch["video_label"]}
+        return x, {name: batch["segment_labels"] for name in output_names}
+    return to_xy
+
+
+def compiled_metrics(config, task, output_names):
+    """sel: segment accuracy of each head and the three LSS terms, each logged on its own."""
+    if task == "wsel":
+        return None
+    found = {name: [SegmentAccuracy(name="accuracy")] for name in output_names if name.startswith("probs")}
+    found["features"] = [LSSTerm(term, alpha=config.alpha, background=config.background,
+                                 unit=config.lss_unit_features, name=term) for term in LSS_TERMS]
+    return found
+
+
+def build_model(config, input_statistics=None):
+    """``EDRNet(config)`` with its input normalisation set from ``input_statistics`` (when it has one)."""
+    model = EDRNet(config)
+    if config.normalize_inputs:
+        model.set_input_statistics(input_statistics)
+    return model
+
+
+def train_config(task):
+    """The ``tfds_ave`` config a task trains and validates on."""
+    return "weakly_supervised" if task == "wsel" else "supervised"
+
+
+class TrainingTask:
+    """What one run trains and how it selects its epoch.
+
+    Args:
+        config: the ``EDRNetConfig``.
+        settings: the ``TrainSettings`` (data, task, S, batch size, optimisation, seed).
+        source: the ``data.sources.DataSource`` (``sources.of_settings(settings)`` when None).
+        input_statistics: the training split's ``InputStatistics`` when already known (tuning trials share
+            them); streamed from the data when None.
+        validation: the validation arrays (``validation()``'s layout) when already read; read when None.
+
+    Example:
+        >>> task = TrainingTask(config, settings)
+        >>> with strategy.scope():
+        ...     model = task.build()
+        >>> history = task.fit(model, [keras.callbacks.ModelCheckpoint("model.keras", monitor=MONITOR,
+        ...                                                            mode="max", save_best_only=True)])
+    """
+
+    def __init__(self, config, settings, source=None, input_statistics=None, validation=None):
+        self.config = config
+        self.settings = settings
+        self._source = source
+        self._statistics = input_statistics
+        self._validation = validation
+        self._training = None
+
+    @property
+    def source(self):
+        if self._source is None:
+            self._source = sources.of_settings(self.settings)
+        return self._source
+
+    def input_statistics(self):
+        """The ``InputStatistics`` of the training split (streamed once, bounded memory); None without
+        input normalisation."""
+        if self.config.normalize_inputs and self._statistics is None:
+            self._statistics = statistics.split_statistics(self.source.data_dir, "train",
+                                                           train_config(self.settings.task))
+        return self._statistics
+
+    def training_data(self):
+        """The batched training ``tf.data`` (SMB-augmented for sel when S > 0) and its steps per epoch; built
+        once per task (SMB draws fresh fused videos every epoch)."""
+        if self._training is None:
+            self._training = self._make_training_data()
+        return self._training
+
+    def _make_training_data(self):
+        settings, source = self.settings, self.source
+        if settings.task == "wsel":
+            source.ensure("weakly_supervised")
+        if settings.task == "wsel" or settings.smb_per_class == 0:
+            examples = pipeline.load_split(source.data_dir, "train", config=train_config(settings.task))
+            batches = pipeline.train_pipeline(examples, settings.batch_size, shuffle=True, seed=settings.seed)
+            steps = int(batches.cardinality())
+            return batches, steps if steps > 0 else None
+        arrays = pipeline.split_arrays(source.data_dir, "train", features="variable")  # held once, no NumPy copy
+        fusable = smb.StateDatabase.from_labels(arrays["segment_labels"], arrays["video_label"]).fusable_classes()
+        videos = len(arrays["video_label"]) + settings.smb_per_class * len(fusable)
+        examples = smb.smb_training_dataset(arrays, settings.smb_per_class, seed=settings.seed)
+        examples = examples.apply(tf.data.experimental.assert_cardinality(videos))  # a sized progress bar
+        batches = pipeline.train_pipeline(examples, settings.batch_size, shuffle=False, cache=False)
+        return batches, math.ceil(videos / settings.batch_size)
+
+    def validation(self):
+        """The validation split as NumPy ``{"inputs": {"audio", "visual"}, "segment_labels", "video_label"}``,
+        read once."""
+        if self._validation is None:
+            arrays = pipeline.split_arrays(self.source.data_dir, "validation")
+            self._validation = {"inputs": {"audio": arrays["audio"], "visual": arrays["visual"]},
+                                "segment_labels": arrays["segment_labels"], "video_label": arrays["video_label"]}
+        return self._validation
+
+    def build(self, strategy=None):
+        """The EDRNet of ``config`` (weights seeded by ``settings.seed``), its input statistics set, compiled
+        with the task's objective, metrics and optimiser, all under ``strategy``'s scope when one is given."""
+        statistics_ = self.input_statistics()  # data I/O, outside the scope
+        _, steps_per_epoch = self.training_data()
+        keras.utils.set_random_seed(self.settings.seed)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model = build_model(self.config, statistics_)
+            self.compile(model, steps_per_epoch)
+        return model
+
+    def compile(self, model, steps_per_epoch=None):
+        loss, loss_weights = objective(self.config, self.settings.task)
+        model.compile(optimizer=make_optimizer(self.settings, steps_per_epoch or 1), loss=loss,
+                      loss_weights=loss_weights,
+                      metrics=compiled_metrics(self.config, self.settings.task, list(model.output)),
+                      jit_compile=self.settings.jit_compile)
+
+    def callbacks(self, own=(), log_dir=None, restore_best=False, epochs=None):
+        """``own`` callbacks inside the ones that measure and select: segment validation (it adds ``MONITOR``
+        to the logs) and the divergence guard before them, early stopping (``restore_best``: back to the best
+        epoch at the end; with no patience set, it then waits ``epochs``) and, with the plateau schedule,
+        ``ReduceLROnPlateau`` after them. ``log_dir``: where validation writes its per-class views."""
+        settings, config, validation = self.settings, self.config, self.validation()
+        monitor = dict(monitor=MONITOR, mode="max")
+        found = [
+            callbacks.SegmentValidation(validation["inputs"], validation["segment_labels"],
+                                        validation.get("video_label"), config, settings.task, log_dir=log_dir,
+                                        batch_size=settings.batch_size, every=settings.per_class_every),
+            callbacks.StopOnDivergence(),  # raises before any later callback saves a diverged model
+            *own,
+        ]
+        patience = settings.early_stopping or (epochs if restore_best else 0)
+        if patience:
+            found.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=restore_best,
+                                                       verbose=0 if restore_best else 1, **monitor))
+        if settings.lr_schedule == "plateau":
+            found.append(keras.callbacks.ReduceLROnPlateau(factor=0.1, patience=settings.plateau_patience,
+                                                           verbose=1, **monitor))
+        return found
+
+    def fit(self, model, callbacks_=(), epochs=None, initial_epoch=0, verbose="auto"):
+        """``model.fit`` on the training data; returns the ``History``. Validation is not Keras' ``validation_data``
+        but ``callbacks``' ``SegmentValidation``: one prediction per epoch gives every ``val_*`` figure."""
+        batches, _ = self.training_data()
+        to_xy = targets(self.settings.task, list(model.output))
+        return model.fit(
+            batches.map(to_xy),
+            epochs=epochs or self.settings.epochs, initial_epoch=initial_epoch, shuffle=False,  # pipelines shuffle
+            verbose=(1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose,  # bars: terminal only
+            callbacks=list(callbacks_))
