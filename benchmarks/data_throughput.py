@@ -33,7 +33,7 @@ print("RESULT " + json.dumps({{"seconds": time.perf_counter() - t,
                               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 GENERATE = ("from edrnet_tf.data import synthetic", "synthetic.write_synthetic_ave(sys.argv[1], int(sys.argv[3]), 0)")
-BUILD = ("from edrnet_tf.data import pipeline", "pipeline.build_dataset(sys.argv[1], sys.argv[2], 'supervised')")
+BUILD = ("from edrnet_tf.data import builds", "builds.build_dataset(sys.argv[1], sys.argv[2], 'supervised')")
 
 
 def _child(code, *args):

@@ -48,7 +48,7 @@ class EDRNetConfig:
         visual_width: d_v, the filters of the visual Conv2D (the paper keeps the 512 of VGG-19).
         dropout: dropout rate after each decomposition and recomposition layer.
         input_dropout: dropout rate on each segment's audio vector and pooled visual vector before the
-            branches (not in the paper; 0 has none).
+            branches (not in the paper; 0 has none; docs/training.md "Recipe" measures it).
         branches: the active decomposition branches, a subset of ("A", "V", "AV") holding A or V (Table 4).
         num_classes: C, 28 events + background.
         background: index of the background class.
@@ -72,7 +72,7 @@ class EDRNetConfig:
     visual_kernel_size: int = 3
     visual_width: int = 512
     dropout: float = 0.4
-    input_dropout: float = 0.0
+    input_dropout: float = 0.5
     branches: tuple = BRANCHES
     num_classes: int = ave.NUM_CLASSES
     background: int = ave.BACKGROUND
@@ -156,6 +156,8 @@ class EDRNetConfig:
 
 
 DATASETS = ("synthetic", "ave")
+DATA_PLACEMENTS = ("host", "device")  # tf.data batches from host memory, or features held on the accelerator
+PRECISIONS = ("float32", "bfloat16")  # bfloat16: Keras' "mixed_bfloat16" policy (head and losses in float32)
 
 # EDRNetConfig changes per --dataset: the paper's size for AVE, a narrower model for the CPU demo.
 MODEL_DEFAULTS = {"ave": {}, "synthetic": dict(width=256, visual_width=128)}
@@ -165,7 +167,7 @@ TRAINING_DEFAULTS = {
     "ave": dict(synthetic_videos=None, batch_size=32, epochs=60, smb_per_class=250, optimizer="adam",
                 learning_rate=3e-4, lr_schedule="constant", warmup_epochs=0, weight_decay=0.0, early_stopping=10,
                 jit_compile=True),
-    "synthetic": dict(synthetic_videos=400, batch_size=16, epochs=12, smb_per_class=4, optimizer="adam",
+    "synthetic": dict(synthetic_videos=400, batch_size=16, epochs=20, smb_per_class=4, optimizer="adam",
                       learning_rate=3e-4, lr_schedule="constant", warmup_epochs=0, weight_decay=0.0,
                       early_stopping=10, jit_compile=False),
 }
@@ -211,6 +213,8 @@ class TrainSettings:
     plateau_patience: int = 3
     seed: int = 0
     jit_compile: bool = _AVE["jit_compile"]
+    data_placement: str = "host"
+    mixed_precision: str = "float32"
     output: pathlib.Path = pathlib.Path("runs/edrnet")
     distribution: str = "auto"
     backup: bool = False

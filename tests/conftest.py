@@ -15,7 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURE_VIDEOS = 120  # 96 train / 12 validation / 12 test videos, 5 background-only videos
 FIXTURE_SEED = 0
 _SOURCES = ("edrnet_tf/data/synthetic.py", "edrnet_tf/data/synthetic_signal.py",
-            "tfds_ave/ave.py", "tfds_ave/ave_files.py", "tfds_ave/tfds_ave_dataset_builder.py")
+            "tfds_ave/ave.py", "tfds_ave/ave_files.py", "tfds_ave/ave_labels.py",
+            "tfds_ave/tfds_ave_dataset_builder.py")
 
 
 def _cache_dir():
@@ -26,9 +27,9 @@ def _cache_dir():
 
 @pytest.fixture(scope="session")
 def _synthetic_built():
-    from edrnet_tf.data import pipeline
+    from edrnet_tf.data import builds, pipeline
 
-    return pipeline.ensure_synthetic(_cache_dir(), FIXTURE_VIDEOS, FIXTURE_SEED, configs=pipeline.CONFIGS)
+    return builds.ensure_synthetic(_cache_dir(), FIXTURE_VIDEOS, FIXTURE_SEED, configs=pipeline.CONFIGS)
 
 
 @pytest.fixture(scope="session")

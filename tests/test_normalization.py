@@ -10,7 +10,7 @@ import pytest
 
 from edrnet_tf import EDRNet, EDRNetConfig
 from edrnet_tf.config import TrainSettings
-from edrnet_tf.data import pipeline, statistics, synthetic, synthetic_signal
+from edrnet_tf.data import builds, pipeline, statistics, synthetic, synthetic_signal
 from edrnet_tf.training import runner, task
 
 TINY = EDRNetConfig(width=16, visual_width=8)
@@ -119,7 +119,7 @@ def visual_only_data(tmp_path_factory):
     majority 0.18; without normalisation the same V-only model stays at the majority rate)."""
     root = tmp_path_factory.mktemp("visual_only")
     synthetic.write_synthetic_ave(root / "manual", videos=300, seed=3, params=VISUAL_ONLY)
-    pipeline.build_dataset(root / "manual", root / "tfds")
+    builds.build_dataset(root / "manual", root / "tfds")
     return root / "tfds"
 
 

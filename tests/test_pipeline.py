@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from edrnet_tf import ave
-from edrnet_tf.data import pipeline
+from edrnet_tf.data import builds, pipeline
 
 
 def _epoch(ds):
@@ -98,10 +98,10 @@ def test_split_arrays_can_hold_the_features_once_in_cpu_variables(built_ave):
 
 
 def test_ensure_synthetic_writes_and_builds_once(tmp_path):
-    manual, data = pipeline.ensure_synthetic(tmp_path, videos=4, seed=2)
+    manual, data = builds.ensure_synthetic(tmp_path, videos=4, seed=2)
     stamp = (manual / "visual_feature.h5").stat().st_mtime_ns
     assert pipeline.load_split(data, "train").cardinality() == 2
-    again = pipeline.ensure_synthetic(tmp_path, videos=4, seed=2)
+    again = builds.ensure_synthetic(tmp_path, videos=4, seed=2)
     assert again == (manual, data) and (manual / "visual_feature.h5").stat().st_mtime_ns == stamp
     assert not (manual.parent / "manual.partial").exists()
 
@@ -112,5 +112,5 @@ def test_bad_config_split_and_unbuilt_config_are_one_line_errors(built_ave, tmp_
         pipeline.load_split(built_ave, "train", "sel")
     with pytest.raises(ValueError, match=r"split: expected one of train, validation, test, found 'val'"):
         pipeline.load_split(built_ave, "val")
-    with pytest.raises(FileNotFoundError, match=r"tfds_ave/supervised is not built there; .*tfds build tfds_ave"):
+    with pytest.raises(FileNotFoundError, match=r"tfds_ave/supervised is not built in .*: build it with `tfds build tfds_ave"):
         pipeline.load_split(tmp_path, "train")

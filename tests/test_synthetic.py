@@ -134,7 +134,7 @@ def _baseline_data(videos, seed, params):
         rows = range(lo, min(videos, lo + synthetic.CHUNK_VIDEOS))
         rng = np.random.default_rng([seed, 2, lo])
         audio, visual = synthetic_signal.synthesize_features(
-            rng, labels[lo: rows.stop], synthetic._event_states(rng, plan, rows, params), protos, params)
+            rng, labels[lo: rows.stop], synthetic_signal.event_states(rng, plan, rows, params), protos, params)
         feats.append(np.concatenate([audio, visual.mean((2, 3))], -1))
     x = np.concatenate(feats)
     original = synthetic.one_hot_segments([(a.start, a.end) for a in plan.annotations], labels).argmax(-1)

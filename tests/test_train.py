@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from test_export import b2ilc_reference
 
-from edrnet_tf import EDRNetConfig, evaluate
+from edrnet_tf import EDRNet, EDRNetConfig, evaluate
 from edrnet_tf.cli import run_main
 from edrnet_tf.config import TrainSettings
 from edrnet_tf.data import pipeline
@@ -118,6 +118,18 @@ def test_tensorboard_logs_every_loss_term_lr_per_class_confusion_and_hparams(sel
     root_tags = event_tags(output / "logs")
     assert {"_hparams_/session_start_info", "_hparams_/session_end_info"} <= root_tags
     assert {"test/headline", "test/original/gated", "test/corrected/gated_b2ilc", "best/validation_accuracy"} <= root_tags
+
+
+@pytest.mark.large
+def test_a_device_placement_bfloat16_run_with_smb_saves_an_edrnet_that_takes_features(built_ave, tmp_path):
+    output = tmp_path / "device"
+    figures = runner.train(TINY, settings_for(built_ave, output, epochs=2, smb_per_class=1, data_placement="device",
+                                              mixed_precision="bfloat16"), verbose=0)
+    rows = history(output)
+    assert len(rows) == 2 and all(np.isfinite(float(r["val_segment_accuracy"])) for r in rows)
+    model = keras.saving.load_model(output / "model.keras")  # the EDRNet alone, not the resident feature table
+    assert set(model.input) == {"audio", "visual"} and model.count_params() == EDRNet(TINY).count_params()
+    assert figures["best_epoch_val_segment_accuracy"] == max(float(r["val_segment_accuracy"]) for r in rows)
 
 
 @pytest.mark.large

@@ -29,6 +29,13 @@ def test_ave_defaults_to_the_paper_size_model_and_250_fused_videos_per_class(tmp
     assert settings.smb_per_class == 250 and settings.data_dir == tmp_path
 
 
+def test_placement_and_precision_flags_reach_the_settings():
+    _, settings = flags.parse_train_args(["--data-placement", "device", "--mixed-precision", "bfloat16"])
+    assert (settings.data_placement, settings.mixed_precision) == ("device", "bfloat16")
+    _, settings = flags.parse_train_args([])
+    assert (settings.data_placement, settings.mixed_precision) == ("host", "float32")
+
+
 def test_a_model_flag_overrides_the_demo_model_default():
     config, _ = flags.parse_train_args(["--width", "768", "--visual-width", "512"])
     assert config == EDRNetConfig()
@@ -58,6 +65,9 @@ def test_every_config_field_has_a_flag_that_sets_it():
     (["--task", "wsel", "--smb-per-class", "5"], "--smb-per-class=5 is invalid"),
     (["--weight-decay", "0.1"], "--weight-decay=0.1 is invalid: expected to be used with --optimizer adamw"),
     (["--manual-dir", "x"], "--manual-dir='x' is invalid"),
+    (["--data-placement", "device", "--backup"], "--backup=True is invalid: expected no --backup with --data-placement"),
+    (["--data-placement", "gpu"], "--data-placement"),
+    (["--mixed-precision", "float16"], "--mixed-precision"),
 ])
 def test_bad_flags_exit_with_one_line_naming_the_flag(capsys, argv, expected):
     with pytest.raises(SystemExit) as exit_info:
@@ -93,8 +103,8 @@ def test_the_synthetic_generator_cli_refuses_a_negative_seed_in_one_line(tmp_pat
     with pytest.raises(SystemExit) as exit_info:
         synthetic.main(["--out", str(tmp_path / "ave"), "--videos", "3", "--seed", "-1"])
     assert exit_info.value.code == 2
-    error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.endswith("--seed: expected an integer >= 0 (a NumPy generator seed), found -1")
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--seed: expected an integer >= 0 (a NumPy generator seed), found -1" in error
     assert not (tmp_path / "ave").exists()
 
 

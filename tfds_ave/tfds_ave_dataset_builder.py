@@ -6,7 +6,8 @@ from absl import logging
 import numpy as np
 import tensorflow_datasets.public_api as tfds
 
-from tfds_ave import ave, ave_files as files
+from tfds_ave import ave, ave_labels
+from tfds_ave import ave_files as files
 
 _HOMEPAGE = "https://github.com/YapengTian/AVE-ECCV18"
 
@@ -85,7 +86,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         config = self.builder_config
         what = f"tfds_ave/{config.name}"
         files.require(folder, [files.AUDIO, files.VISUAL, files.ANNOTATIONS], what)
-        labels = files.read_labels(folder)
+        labels = ave_labels.read_labels(folder)
         rows = len(labels.annotations)
         why = f" for the {rows} rows of {files.ANNOTATIONS}"
         files.check_feature_file(folder / files.AUDIO, rows, files.AUDIO_TAIL, why)
@@ -96,7 +97,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         test_segment = labels.segment
         if config.test_labels != files.LABELS:
             files.require(folder, [config.test_labels], f"{what} (C-AVE test labels from the PSP authors)")
-            test_segment, multi = files.segment_labels_h5(folder, config.test_labels, rows)
+            test_segment, multi = ave_labels.segment_labels_h5(folder, config.test_labels, rows)
             multi = [m for m in multi if m[0] in set(labels.orders["test"].tolist())]
             logging.info("%s: test segment labels from %s (%d multi-hot test segments resolved to the lowest"
                          " class)", what, config.test_labels, len(multi))
@@ -112,7 +113,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         if config.weak:
             noisy = [files.NOISY_AUDIO, files.NOISY_VISUAL, files.NOISY_LABELS]
             files.require(folder, noisy, f"{what} (background-only videos)")
-            count = files.check_noisy(folder)
+            count = ave_labels.check_noisy(folder)
             logging.info("%s: train adds the %d background-only videos of %s", what, count, ", ".join(noisy))
             splits["train"] = _chain(splits["train"], self._generate_noisy(folder, count))
         return splits

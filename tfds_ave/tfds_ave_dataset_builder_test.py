@@ -16,7 +16,7 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets import testing
 
-from edrnet_tf.data import pipeline, synthetic
+from edrnet_tf.data import builds, pipeline, synthetic
 from tfds_ave import ave, ave_files, tfds_ave_dataset_builder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def _copy_manual(source, dest, skip=(), link_features=True):
 def test_text_files_give_the_same_labels_and_splits_as_the_h5_files(synthetic_ave_dir, built_ave, tmp_path, caplog):
     text_only = _copy_manual(synthetic_ave_dir, tmp_path / "manual", skip=ave_files.H5_LABEL_FILES)
     with caplog.at_level(logging.INFO, logger="absl"):
-        pipeline.build_dataset(text_only, tmp_path / "data", "supervised")
+        builds.build_dataset(text_only, tmp_path / "data", "supervised")
     assert "labels and splits from Annotations.txt + trainSet.txt" in caplog.text
     for split in pipeline.SPLITS:
         from_text = pipeline.split_arrays(tmp_path / "data", split)
@@ -240,7 +240,7 @@ def _rewrite(folder, name, data, key="avadataset"):
 def _build_fails(manual, match, config="supervised"):
     data_dir = manual.parent / "data"
     with pytest.raises(ave_files.AveFilesError, match=match) as info:
-        pipeline.build_dataset(manual, data_dir, config)
+        builds.build_dataset(manual, data_dir, config)
     assert "\n" not in str(info.value)
     return data_dir
 
@@ -271,7 +271,7 @@ def test_nan_feature_row_fails_and_leaves_no_dataset_behind(manual):
                                     " found NaN or inf")
     assert not tfds.builder("tfds_ave/supervised", data_dir=data_dir).is_prepared()
     assert list((data_dir / "tfds_ave" / "supervised").glob("*")) == []  # no incomplete.* folder left
-    with pytest.raises(FileNotFoundError, match="tfds_ave/supervised is not built there"):
+    with pytest.raises(FileNotFoundError, match="tfds_ave/supervised is not built in "):
         pipeline.load_split(data_dir, "train")
 
 
@@ -289,7 +289,7 @@ def test_multi_hot_segments_take_the_lowest_class_and_are_counted(manual, caplog
     labels[row, 0, [3, 11]] = 1.0  # two event labels, like the real rows 171 and 2189
     _rewrite(manual, "labels.h5", labels)
     with caplog.at_level(logging.INFO, logger="absl"):
-        pipeline.build_dataset(manual, manual.parent / "data", "supervised")
+        builds.build_dataset(manual, manual.parent / "data", "supervised")
     assert f"1 segment labels in 1 rows [{row}] had several classes set" in caplog.text
     test = pipeline.split_arrays(manual.parent / "data", "test")
     assert test["segment_labels"][list(test["row"]).index(row), 0] == 3
@@ -397,7 +397,7 @@ def test_a_byte_order_mark_and_float16_or_int32_features_are_accepted_and_logged
     _rewrite(manual, "visual_feature.h5", visual)
     _rewrite(manual, "audio_feature.h5", audio)
     with caplog.at_level(logging.INFO, logger="absl"):
-        pipeline.build_dataset(manual, manual.parent / "data", "supervised")
+        builds.build_dataset(manual, manual.parent / "data", "supervised")
     for name, dtype in (("visual_feature.h5", "float16"), ("audio_feature.h5", "int32")):
         assert f"{name}['avadataset'] holds {dtype} features; accepted, read as float32" in caplog.text
     for example in tfds.as_numpy(pipeline.load_split(manual.parent / "data", "test")):

@@ -17,6 +17,7 @@ import numpy as np
 
 from edrnet_tf import ave
 from tfds_ave import ave_files as files
+from tfds_ave import ave_labels
 
 # The tfds_ave builder configs (tfds_ave_dataset_builder.Builder.BUILDER_CONFIGS, which imports TFDS).
 CONFIGS = ("supervised", "corrected", "weakly_supervised")
@@ -45,7 +46,7 @@ def read_split(manual_dir, split, config="supervised", chunk=files.READ_CHUNK):
         raise ValueError(f"read_split(config={config!r}) is invalid: expected one of {CONFIGS}")
     folder = pathlib.Path(manual_dir)
     files.require(folder, [files.AUDIO, files.VISUAL, files.ANNOTATIONS], f"read_split({config})")
-    labels = files.read_labels(folder)
+    labels = ave_labels.read_labels(folder)
     count = len(labels.annotations)
     why = f" for the {count} rows of {files.ANNOTATIONS}"
     files.check_feature_file(folder / files.AUDIO, count, files.AUDIO_TAIL, why)
@@ -54,12 +55,12 @@ def read_split(manual_dir, split, config="supervised", chunk=files.READ_CHUNK):
     segment = labels.segment
     if config == "corrected" and split == "test":
         files.require(folder, [files.RIGHT_LABELS], "read_split(corrected)")
-        segment, _ = files.segment_labels_h5(folder, files.RIGHT_LABELS, count)
+        segment, _ = ave_labels.segment_labels_h5(folder, files.RIGHT_LABELS, count)
     weak = config == "weakly_supervised" and split == "train"
     noisy = 0
     if weak:
         files.require(folder, [files.NOISY_AUDIO, files.NOISY_VISUAL, files.NOISY_LABELS], "read_split(weak)")
-        noisy = files.check_noisy(folder)
+        noisy = ave_labels.check_noisy(folder)
     video = labels.video[rows]
     out = {
         "audio": np.empty((len(rows) + noisy,) + files.AUDIO_TAIL, np.float32),

@@ -1,19 +1,14 @@
-"""tf.data input pipelines over the built ``tfds_ave`` dataset, and the synthetic-data cache.
+"""tf.data input pipelines over the built ``tfds_ave`` dataset (``builds`` makes it).
 
-``build_dataset`` runs the TFDS builder on a manual-download folder; ``load_split`` and
-``split_arrays`` read a built split; ``train_pipeline`` and ``eval_pipeline`` turn a dataset of
+``load_split`` and ``split_arrays`` read a built split; ``train_pipeline`` and ``eval_pipeline`` turn a dataset of
 examples into batched dicts ``{"audio", "visual", "segment_labels", "video_label"}``.
 """
-
-import pathlib
-import shutil
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from edrnet_tf import ave, files
-from edrnet_tf.data import synthetic
+from edrnet_tf import ave
 from tfds_ave import Builder  # importing the builder registers it with TFDS
 from tfds_ave.ave_files import SPLITS
 
@@ -34,43 +29,14 @@ def _builder(data_dir, config):
     return tfds.builder(f"tfds_ave/{config}", data_dir=str(data_dir))
 
 
-def build_lock(data_dir):
-    """The lock file every build into ``data_dir`` holds, so parallel runs and test sessions never build
-    the same config at once (nor read a half-built one)."""
-    return pathlib.Path(data_dir) / ".tfds_ave.lock"
+def is_built(data_dir, config):
+    return _builder(data_dir, config).is_prepared()
 
 
-def build_dataset(manual_dir, data_dir, config="supervised"):
-    """Runs the ``tfds_ave`` builder (``tfds build tfds_ave --manual_dir``) and returns the builder.
-
-    Nothing is rebuilt when ``data_dir`` already holds the config; a build holds ``build_lock(data_dir)``.
-    """
-    builder = _builder(data_dir, config)
-    if not builder.is_prepared():
-        with files.locked(build_lock(data_dir)):
-            builder = _builder(data_dir, config)  # another process may have built it meanwhile
-            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
-    return builder
-
-
-def ensure_synthetic(cache_dir, videos, seed, configs=("supervised",)):
-    """A synthetic AVE set of ``videos`` videos, written and built once under ``cache_dir``.
-
-    Returns ``(manual_dir, data_dir)``. The folder name holds the generator version, the size and the
-    seed; the files are written to a temporary folder and renamed when complete, so an interrupted
-    run never leaves a partial set behind.
-    """
-    root = pathlib.Path(cache_dir) / f"synthetic-v{synthetic.GENERATOR_VERSION}-n{videos}-s{seed}"
-    manual_dir, data_dir = root / "manual", root / "tfds"
-    with files.locked(root.with_suffix(".lock")):
-        if not manual_dir.exists():
-            partial = root / "manual.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            synthetic.write_synthetic_ave(partial, videos=videos, seed=seed)
-            partial.rename(manual_dir)
-        for config in configs:
-            build_dataset(manual_dir, data_dir, config)
-    return manual_dir, data_dir
+def not_built(data_dir, config, alternative=""):
+    """The one-line error of a ``tfds_ave`` config that is not built in ``data_dir``: the build command."""
+    return (f"tfds_ave/{config} is not built in {data_dir}: build it with `tfds build tfds_ave --imports tfds_ave "
+            f"--config {config} --manual_dir <folder with the AVE .h5 files> --data_dir {data_dir}`" + alternative)
 
 
 def load_split(data_dir, split, config="supervised"):
@@ -79,11 +45,7 @@ def load_split(data_dir, split, config="supervised"):
         raise ValueError(f"split: expected one of {', '.join(SPLITS)}, found {split!r}")
     builder = _builder(data_dir, config)
     if not builder.is_prepared():
-        raise FileNotFoundError(
-            f"{data_dir}: tfds_ave/{config} is not built there; expected {builder.data_dir}"
-            f" (run: tfds build tfds_ave --imports tfds_ave --config {config} --manual_dir <AVE folder>"
-            f" --data_dir {data_dir})"
-        )
+        raise FileNotFoundError(not_built(data_dir, config))
     return builder.as_dataset(split=split, shuffle_files=False)
 
 

@@ -1,7 +1,7 @@
 """``--dataset``: finds (or makes) the built ``tfds_ave`` data a run reads.
 
 ``synthetic`` generates the synthetic AVE-layout files into a cache folder and builds them with the same
-``tfds_ave`` builder as the real files (``edrnet_tf.data.pipeline.ensure_synthetic``). ``ave`` reads the
+``tfds_ave`` builder as the real files (``data.builds.ensure_synthetic``). ``ave`` reads the
 real AVE features built with ``tfds build tfds_ave``; when they are not built it says how, or builds them
 from ``--manual-dir``.
 """
@@ -11,7 +11,7 @@ import pathlib
 
 import tensorflow_datasets as tfds
 
-from edrnet_tf.data import pipeline
+from edrnet_tf.data import builds, pipeline
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,18 +26,15 @@ class DataSource:
     description: str = ""
 
     def is_built(self, config):
-        return tfds.builder(f"tfds_ave/{config}", data_dir=str(self.data_dir)).is_prepared()
+        return pipeline.is_built(self.data_dir, config)
 
     def ensure(self, config):
         """Builds ``config`` from ``manual_dir`` when it is not built yet; raises when it cannot."""
         if self.is_built(config):
             return
         if self.manual_dir is None:
-            raise FileNotFoundError(
-                f"tfds_ave/{config} is not built in {self.data_dir}: build it with `tfds build tfds_ave "
-                f"--imports tfds_ave --config {config} --manual_dir <folder with the AVE .h5 files> "
-                f"--data_dir {self.data_dir}`, or pass --manual-dir <that folder>")
-        pipeline.build_dataset(self.manual_dir, self.data_dir, config=config)
+            raise FileNotFoundError(pipeline.not_built(self.data_dir, config, ", or pass --manual-dir <that folder>"))
+        builds.build_dataset(self.manual_dir, self.data_dir, config=config)
 
     def has_corrected(self):
         """Whether C-AVE test labels exist: built, or buildable from a manual folder holding right_labels.h5."""
@@ -94,7 +91,7 @@ def resolve(dataset, data_dir=None, manual_dir=None, cache_dir=None, synthetic_v
     """The ``DataSource`` of ``--dataset``: generates and builds the synthetic set if absent (``synthetic``),
     or checks the real AVE is built (``ave``, building it from ``manual_dir`` if given)."""
     if dataset == "synthetic":
-        manual, built = pipeline.ensure_synthetic(cache_dir, videos=synthetic_videos, seed=synthetic_seed)
+        manual, built = builds.ensure_synthetic(cache_dir, videos=synthetic_videos, seed=synthetic_seed)
         source = DataSource("synthetic", pathlib.Path(built), pathlib.Path(manual), True,
                             describe_synthetic(synthetic_videos, synthetic_seed))
     elif dataset == "ave":

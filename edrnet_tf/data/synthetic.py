@@ -16,7 +16,6 @@ The planted signal (class prototypes, gains, modality states, AR(1) noise, the v
 CLI: ``python -m edrnet_tf.data.synthetic --out DIR --videos N --seed S``.
 """
 
-import argparse
 import dataclasses
 import json
 import pathlib
@@ -30,6 +29,7 @@ from edrnet_tf.data import synthetic_signal as signal
 from tfds_ave.ave_files import (ANNOTATIONS, AUDIO, FEATURE_KEY, LABELS, MIL_LABELS, NOISY_AUDIO, NOISY_LABELS,
                                 NOISY_VISUAL, ORDER_FILES, ORDER_KEY, RIGHT_LABELS, SPLIT_FILES, VISUAL)
 
+PROG = "python -m edrnet_tf.data.synthetic"
 GENERATOR_VERSION = "2"  # "1": V1_PARAMS defaults (docs/synthetic.md compares the two)
 CHUNK_VIDEOS = 32  # videos generated and written at a time (32 x 10 MB of float64 visual maps)
 @dataclasses.dataclass
@@ -201,13 +201,12 @@ def write_dummy_data(out_dir, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="folder to write the AVE files into")
     parser.add_argument("--videos", type=int, default=ave.NUM_VIDEOS, help="number of videos (4143 = real size)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dummy", action="store_true",
                         help=f"write the builder's tiny dummy_data ({DUMMY_VIDEOS} videos; --videos is ignored)")
-    cli.add_verbose_flag(parser)
     args = parser.parse_args(argv)
     if args.videos < 3:
         parser.error(f"--videos: expected at least 3 (one video per split), found {args.videos}")
@@ -222,4 +221,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run_main(PROG, main)

@@ -15,7 +15,8 @@ import re
 
 from edrnet_tf.cli import (OneLineParser, default_cache_dir, default_tfds_dir, finite_float, folder_path,
                            non_negative_int, positive_float, positive_int)
-from edrnet_tf.config import DATASETS, MODEL_DEFAULTS, TRAINING_DEFAULTS, EDRNetConfig, TrainSettings, model_config
+from edrnet_tf.config import (DATA_PLACEMENTS, DATASETS, MODEL_DEFAULTS, PRECISIONS, TRAINING_DEFAULTS, EDRNetConfig,
+                              TrainSettings, model_config)
 from edrnet_tf.training import distribution, run_folder
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -162,6 +163,14 @@ def add_optimisation_flags(parser):
                      help="Patience of --lr-schedule plateau. Default: %(default)s.")
     opt.add_argument("--seed", type=non_negative_int, default=TrainSettings.seed,
                      help="Seed of weights, shuffling, dropout and SMB sampling. Default: %(default)s.")
+    opt.add_argument("--data-placement", choices=DATA_PLACEMENTS, default=None,
+                     help="'host': tf.data batches copied from host memory every step; 'device': the training "
+                          "features held once on the accelerator and each step gathers its videos (and SMB fused "
+                          "videos) by index inside the compiled step (docs/accelerators.md). "
+                          f"Default: {TrainSettings.data_placement}.")
+    opt.add_argument("--mixed-precision", choices=PRECISIONS, default=None,
+                     help="'bfloat16': Keras' mixed_bfloat16 policy (bfloat16 compute, float32 weights, head and "
+                          f"losses). Default: {TrainSettings.mixed_precision}.")
     opt.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
                      help="Compile the train step with XLA (works on CPU when asked explicitly): 1.3x faster "
                           "steps, but compiling costs more than it saves in the short demo. "
@@ -229,7 +238,8 @@ def settings_from_args(parser, args, **changes):
     exits with one line naming its flag. ``train`` and ``tuning.sweep`` both build their settings here."""
     given = {name: getattr(args, name, None) for name in (
         "synthetic_videos", "batch_size", "epochs", "optimizer", "learning_rate", "lr_schedule", "warmup_epochs",
-        "weight_decay", "early_stopping", "jit_compile", "plateau_patience", "seed")}
+        "weight_decay", "early_stopping", "jit_compile", "plateau_patience", "seed", "data_placement",
+        "mixed_precision")}
     given.update(changes)
     settings = TrainSettings.for_dataset(args.dataset, **{k: v for k, v in given.items() if v is not None})
     if args.dataset == "synthetic" and args.manual_dir is not None:
@@ -242,6 +252,9 @@ def settings_from_args(parser, args, **changes):
         fail(parser, "--warmup-epochs", settings.warmup_epochs, f"fewer than --epochs={settings.epochs}")
     if settings.weight_decay < 0:
         fail(parser, "--weight-decay", settings.weight_decay, "a value >= 0")
+    if settings.data_placement == "device" and settings.backup:
+        fail(parser, "--backup", True, "no --backup with --data-placement device (each backup would copy the "
+                                       "resident feature table)")
     if settings.weight_decay and settings.optimizer != "adamw":
         fail(parser, "--weight-decay", settings.weight_decay, "to be used with --optimizer adamw")
     return settings.replace(

@@ -20,9 +20,23 @@ from edrnet_tf.data import pipeline, smb, sources, statistics
 from edrnet_tf.model import EDRNet
 from edrnet_tf.model.losses import objective
 from edrnet_tf.model.metrics import LSS_TERMS, LSSTerm, SegmentAccuracy
-from edrnet_tf.training import callbacks
+from edrnet_tf.training import callbacks, device_data
 
 MONITOR = callbacks.MONITOR  # "val_segment_accuracy": the validation global segment accuracy of the gated head
+# Device placement: the callbacks that act on the compiled training model (its optimizer, its graph).
+ON_TRAINER = (keras.callbacks.ReduceLROnPlateau, keras.callbacks.BackupAndRestore, keras.callbacks.TensorBoard)
+
+
+@contextlib.contextmanager
+def precision(name):
+    """Builds layers under Keras' ``"mixed_bfloat16"`` policy for ``name="bfloat16"`` (float32 weights, head and
+    losses) or ``"float32"``; the global policy is restored after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if name == "bfloat16" else "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def learning_rate_schedule(settings, steps_per_epoch):
@@ -114,6 +128,8 @@ class TrainingTask:
         self._statistics = input_statistics
         self._validation = validation
         self._training = None
+        self._arrays = None  # the training split as NumPy labels (features moved to the device), device placement
+        self._trainer = None  # device placement: the compiled model over the resident features
 
     @property
     def source(self):
@@ -163,15 +179,38 @@ class TrainingTask:
         return self._validation
 
     def build(self, strategy=None):
-        """The EDRNet of ``config`` (weights seeded by ``settings.seed``), its input statistics set, compiled
-        with the task's objective, metrics and optimiser, all under ``strategy``'s scope when one is given."""
+        """The EDRNet of ``config`` (weights seeded by ``settings.seed``, in ``settings.mixed_precision``), its
+        input statistics set, compiled with the task's objective, metrics and optimiser, all under
+        ``strategy``'s scope when one is given. With ``data_placement="device"`` the model compiled (and
+        trained by ``fit``) is ``device_data.device_training_model`` over the resident training features;
+        the EDRNet returned shares its weights and is what callers save."""
         statistics_ = self.input_statistics()  # data I/O, outside the scope
-        _, steps_per_epoch = self.training_data()
+        device = self.settings.data_placement == "device"
+        arrays = self._device_arrays() if device else None
+        steps_per_epoch = len(self._device_batches(arrays, ["probs"])) if device else self.training_data()[1]
         keras.utils.set_random_seed(self.settings.seed)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            model = build_model(self.config, statistics_)
-            self.compile(model, steps_per_epoch)
+            with precision(self.settings.mixed_precision):
+                model = build_model(self.config, statistics_)
+                if device:
+                    resident = device_data.ResidentFeatures.from_arrays(
+                        arrays.pop("audio"), arrays.pop("visual"), feature_dtype=self.settings.mixed_precision)
+                    self._trainer = device_data.device_training_model(model, resident)
+            self.compile(self._trainer or model, steps_per_epoch)
         return model
+
+    def _device_arrays(self):
+        """The training split as NumPy (features and labels), to be held on the device."""
+        if self._arrays is None:
+            self._arrays = pipeline.split_arrays(self.source.data_dir, "train", config=train_config(self.settings.task))
+        return self._arrays
+
+    def _device_batches(self, arrays, output_names, initial_epoch=0):
+        settings = self.settings
+        return device_data.EpochBatches(arrays["segment_labels"], arrays["video_label"], settings.batch_size,
+                                        output_names, per_class=0 if settings.task == "wsel" else settings.smb_per_class,
+                                        seed=settings.seed, task=settings.task, initial_epoch=initial_epoch,
+                                        background=self.config.background)
 
     def compile(self, model, steps_per_epoch=None):
         loss, loss_weights = objective(self.config, self.settings.task)
@@ -205,11 +244,20 @@ class TrainingTask:
 
     def fit(self, model, callbacks_=(), epochs=None, initial_epoch=0, verbose="auto"):
         """``model.fit`` on the training data; returns the ``History``. Validation is not Keras' ``validation_data``
-        but ``callbacks``' ``SegmentValidation``: one prediction per epoch gives every ``val_*`` figure."""
-        batches, _ = self.training_data()
-        to_xy = targets(self.settings.task, list(model.output))
-        return model.fit(
-            batches.map(to_xy),
-            epochs=epochs or self.settings.epochs, initial_epoch=initial_epoch, shuffle=False,  # pipelines shuffle
+        but ``callbacks``' ``SegmentValidation``: one prediction per epoch gives every ``val_*`` figure.
+
+        With ``data_placement="device"`` the compiled training model is fitted on index batches
+        (``device_data.EpochBatches``: originals and fresh SMB fused videos every epoch), and every callback
+        but those that need its optimizer or graph (``ON_TRAINER``) sees ``model``, the EDRNet, which is what
+        they save, predict with or restore."""
+        if self._trainer is None:
+            batches, _ = self.training_data()
+            data, trainer, found = batches.map(targets(self.settings.task, list(model.output))), model, callbacks_
+        else:
+            data = self._device_batches(self._device_arrays(), list(model.output), initial_epoch)
+            trainer = self._trainer
+            found = [cb if isinstance(cb, ON_TRAINER) else device_data.OnInnerModel(cb, model) for cb in callbacks_]
+        return trainer.fit(
+            data, epochs=epochs or self.settings.epochs, initial_epoch=initial_epoch, shuffle=False,  # data shuffles
             verbose=(1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose,  # bars: terminal only
-            callbacks=list(callbacks_))
+            callbacks=list(found))
