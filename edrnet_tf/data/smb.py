@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 from edrnet_tf import ave
-from edrnet_tf.data.smb_states import (NUM_STATES, STATE_FOREGROUND, STATE_LENGTHS, STATE_NAMES, StateDatabase,
-                                       enumerate_sequences, sequence_probabilities)
+from edrnet_tf.data.smb_states import (NUM_STATES, STATE_NAMES, StateDatabase, enumerate_sequences,
+                                       sequence_probabilities, sequence_tables)
 
 __all__ = ["STATE_NAMES", "StateDatabase", "enumerate_sequences", "fused_dataset", "hold_features",
            "smb_training_dataset"]
@@ -32,17 +32,7 @@ class _Sampler:
         sequences = enumerate_sequences(db.n_segments)  # every class's sequences are among these
         index = {seq: k for k, seq in enumerate(sequences)}
         n = db.n_segments
-        states = np.full((len(sequences), n), -1, np.int64)
-        seg_state = np.zeros((len(sequences), n), np.int64)  # which state of the sequence holds segment t
-        seg_offset = np.zeros((len(sequences), n), np.int64)  # t's position inside that state's instance
-        seg_fg = np.zeros((len(sequences), n), bool)
-        for k, seq in enumerate(sequences):
-            states[k, :len(seq)] = seq
-            t = 0
-            for j, s in enumerate(seq):
-                for o in range(STATE_LENGTHS[s]):
-                    seg_state[k, t], seg_offset[k, t], seg_fg[k, t] = j, o, STATE_FOREGROUND[s][o]
-                    t += 1
+        tables = sequence_tables(sequences, n)
         logits = np.full((len(classes), len(sequences)), -np.inf, np.float32)
         for i, c in enumerate(classes):
             own = db.sequences(c)
@@ -52,10 +42,10 @@ class _Sampler:
         self.background = db.background
         self.classes = tf.constant(classes, tf.int64)
         self.logits = tf.constant(logits)
-        self.states = tf.constant(states)
-        self.seg_state = tf.constant(seg_state)
-        self.seg_offset = tf.constant(seg_offset)
-        self.seg_fg = tf.constant(seg_fg)
+        self.states = tf.constant(tables["states"])
+        self.seg_state = tf.constant(tables["seg_state"])
+        self.seg_offset = tf.constant(tables["seg_offset"])
+        self.seg_fg = tf.constant(tables["seg_fg"])
         self.offsets = tf.constant(db.offsets[classes].reshape(-1))
         self.counts = tf.constant(db.counts[classes].reshape(-1))
         self.rows = tf.constant(db.rows)

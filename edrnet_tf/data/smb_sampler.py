@@ -12,7 +12,7 @@ the same (tests/test_device_training.py compares the two).
 
 import numpy as np
 
-from edrnet_tf.data.smb_states import STATE_FOREGROUND, STATE_LENGTHS, sequence_probabilities
+from edrnet_tf.data.smb_states import sequence_probabilities, sequence_tables
 
 KEYS = ("source_rows", "source_segments", "segment_labels", "video_label", "states")
 
@@ -45,20 +45,7 @@ class FusionSampler:
 
     def _class_table(self, c):
         sequences = self.db.sequences(c)
-        n = self.n_segments
-        states = np.full((len(sequences), n), -1, np.int64)
-        seg_state = np.zeros((len(sequences), n), np.int64)
-        seg_offset = np.zeros((len(sequences), n), np.int64)
-        seg_fg = np.zeros((len(sequences), n), bool)
-        for k, seq in enumerate(sequences):
-            states[k, :len(seq)] = seq
-            t = 0
-            for j, s in enumerate(seq):
-                for o in range(STATE_LENGTHS[s]):
-                    seg_state[k, t], seg_offset[k, t], seg_fg[k, t] = j, o, STATE_FOREGROUND[s][o]
-                    t += 1
-        return {"probabilities": sequence_probabilities(sequences), "states": states, "seg_state": seg_state,
-                "seg_offset": seg_offset, "seg_fg": seg_fg}
+        return {"probabilities": sequence_probabilities(sequences), **sequence_tables(sequences, self.n_segments)}
 
     @property
     def num_classes(self):

@@ -88,6 +88,24 @@ def sequence_probabilities(sequences):
     return probs
 
 
+def sequence_tables(sequences, n_segments):
+    """The segment-wise tables of state ``sequences``, each [K, n_segments]: ``states`` (the sequence, -1
+    padded), ``seg_state`` (which state of the sequence holds segment t), ``seg_offset`` (t's position inside
+    that state's instance) and ``seg_fg`` (whether t is foreground)."""
+    states = np.full((len(sequences), n_segments), -1, np.int64)
+    seg_state = np.zeros((len(sequences), n_segments), np.int64)
+    seg_offset = np.zeros((len(sequences), n_segments), np.int64)
+    seg_fg = np.zeros((len(sequences), n_segments), bool)
+    for k, seq in enumerate(sequences):
+        states[k, :len(seq)] = seq
+        t = 0
+        for j, s in enumerate(seq):
+            for o in range(STATE_LENGTHS[s]):
+                seg_state[k, t], seg_offset[k, t], seg_fg[k, t] = j, o, STATE_FOREGROUND[s][o]
+                t += 1
+    return {"states": states, "seg_state": seg_state, "seg_offset": seg_offset, "seg_fg": seg_fg}
+
+
 def _class_name(c, background):
     names = ave.event_names() if background == ave.BACKGROUND else ()
     return f"class {c} ({names[c]})" if c < len(names) else f"class {c}"
