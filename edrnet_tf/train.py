@@ -6,22 +6,16 @@ CPU demo on generated data, ``--dataset ave`` the real AVE features.
 """
 
 from edrnet_tf.cli import run_main
-from edrnet_tf.data import sources as data_source
+from edrnet_tf.data import sources
 from edrnet_tf.training import flags, runner
 
 PROG = "python -m edrnet_tf.train"
 
 
-def describe(settings):
-    if settings.dataset == "synthetic":
-        return data_source.describe_synthetic(settings.synthetic_videos, settings.synthetic_seed)
-    return f"AVE features (tfds_ave in {settings.data_dir})"
-
-
 def main(argv=None):
     config, settings = flags.parse_train_args(argv)
-    print(f"EDRNet {settings.task.upper()} training on {describe(settings)}; run folder {settings.output}",
-          flush=True)
+    data = sources.describe(settings.dataset, settings.data_dir, settings.synthetic_videos, settings.synthetic_seed)
+    print(f"EDRNet {settings.task.upper()} training on {data}; run folder {settings.output}", flush=True)
     return runner.train(config, settings)
 
 

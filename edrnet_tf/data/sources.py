@@ -82,9 +82,12 @@ class DataSource:
         return sorted(int(row) for batch in found.batch(1024).as_numpy_iterator() for row in batch)
 
 
-def describe_synthetic(videos, seed):
-    return (f"synthetic AVE-layout features ({videos} videos, seed {seed}; generated here, NOT the real AVE: "
-            "every figure below is synthetic)")
+def describe(dataset, data_dir=None, synthetic_videos=None, synthetic_seed=0):
+    """The one-line description of a run's data that reports and the first printed line carry."""
+    if dataset == "synthetic":
+        return (f"synthetic AVE-layout features ({synthetic_videos} videos, seed {synthetic_seed}; generated here, "
+                "NOT the real AVE: every figure below is synthetic)")
+    return f"AVE features (tfds_ave in {data_dir})"
 
 
 def resolve(dataset, data_dir=None, manual_dir=None, cache_dir=None, synthetic_videos=None, synthetic_seed=0):
@@ -93,10 +96,10 @@ def resolve(dataset, data_dir=None, manual_dir=None, cache_dir=None, synthetic_v
     if dataset == "synthetic":
         manual, built = builds.ensure_synthetic(cache_dir, videos=synthetic_videos, seed=synthetic_seed)
         source = DataSource("synthetic", pathlib.Path(built), pathlib.Path(manual), True,
-                            describe_synthetic(synthetic_videos, synthetic_seed))
+                            describe(dataset, built, synthetic_videos, synthetic_seed))
     elif dataset == "ave":
         source = DataSource("ave", pathlib.Path(data_dir), manual_dir and pathlib.Path(manual_dir), False,
-                            f"AVE features (tfds_ave in {data_dir})")
+                            describe(dataset, data_dir))
     else:
         raise ValueError(f"--dataset={dataset!r} is invalid: expected 'synthetic' or 'ave'")
     source.ensure("supervised")
