@@ -2,7 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from edrnet_tf.model.layers import FoldSegments, GatedMix, PositionalEncoding, UnfoldSegments, sinusoidal_positions
+from edrnet_tf.model.layers import (Conv1D, Conv1DTranspose, FoldSegments, GatedMix, PositionalEncoding, UnfoldSegments,
+                                    sinusoidal_positions)
 
 from helpers import assert_serialization_round_trip, to_numpy
 
@@ -57,3 +58,46 @@ def test_gated_mix_is_the_convex_combination_of_eq_5():
     g, a, v = (rng.random((2, 5, 3)).astype("float32") for _ in range(3))
     np.testing.assert_allclose(to_numpy(GatedMix()([g, a, v])), g * a + (1 - g) * v, rtol=1e-6)
     assert_serialization_round_trip(GatedMix())
+
+
+def conv1d_reference(x, kernel, bias):
+    """Valid, stride-1 Conv1D by its definition: y[t] = sum_i x[t + i] @ kernel[i] + bias."""
+    k = kernel.shape[0]
+    return np.stack([sum(x[:, t + i] @ kernel[i] for i in range(k)) for t in range(x.shape[1] - k + 1)], 1) + bias
+
+
+def conv1d_transpose_reference(x, kernel, bias):
+    """Valid, stride-1 Conv1DTranspose by its definition: input t adds x[t] @ kernel[i]^T to output t + i
+    (kernel [k, filters, channels], Keras' layout)."""
+    k, batch, length = kernel.shape[0], x.shape[0], x.shape[1]
+    y = np.zeros((batch, length + k - 1, kernel.shape[1]))
+    for t in range(length):
+        for i in range(k):
+            y[:, t + i] += x[:, t] @ kernel[i].T
+    return y + bias
+
+
+@pytest.mark.parametrize("k,length", [(2, 3), (3, 2), (3, 10), (5, 7)])
+def test_window_conv1d_and_transpose_compute_the_convolutions_by_their_definition(k, length):
+    x = np.random.default_rng(k * 10 + length).standard_normal((2, length, 6)).astype("float32")
+    if length >= k:
+        conv = Conv1D(4, k, padding="valid")
+        y = to_numpy(conv(x))
+        kernel, bias = (to_numpy(w) for w in conv.weights)
+        np.testing.assert_allclose(y, conv1d_reference(x, kernel, bias), rtol=1e-5, atol=1e-5)
+        assert_serialization_round_trip(conv)
+    transpose = Conv1DTranspose(4, k, padding="valid")
+    y = to_numpy(transpose(x))
+    kernel, bias = (to_numpy(w) for w in transpose.weights)
+    np.testing.assert_allclose(y, conv1d_transpose_reference(x, kernel, bias), rtol=1e-5, atol=1e-5)
+    assert_serialization_round_trip(transpose)
+
+
+def test_window_conv_falls_back_to_keras_for_same_padding():
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype("float32")
+    same = Conv1D(4, 3, padding="same")
+    y = to_numpy(same(x))
+    reference = keras.layers.Conv1D(4, 3, padding="same")
+    reference.build(x.shape)
+    reference.set_weights(same.get_weights())
+    np.testing.assert_allclose(y, to_numpy(reference(x)), rtol=1e-5, atol=1e-5)

@@ -262,3 +262,19 @@ def test_same_weights_give_same_outputs_on_tensorflow_and_jax(tmp_path):
                    capture_output=True)
     theirs = dict(np.load(tmp_path / "out.npz"))
     assert_allclose_tree(model(inputs, training=False), theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_a_model_saved_with_the_stock_keras_conv_layers_loads_into_the_matmul_ones(tmp_path, monkeypatch):
+    from edrnet_tf.model import edrnet
+
+    monkeypatch.setattr(edrnet, "Conv1D", keras.layers.Conv1D)
+    monkeypatch.setattr(edrnet, "Conv1DTranspose", keras.layers.Conv1DTranspose)
+    stock = EDRNet(tiny_config())
+    assert type(stock.get_layer("decompose_A_1")) is keras.layers.Conv1D
+    inputs = random_inputs(batch=2)
+    expected = stock(inputs, training=False)
+    stock.save(tmp_path / "stock.keras")
+    monkeypatch.undo()
+    loaded = keras.saving.load_model(tmp_path / "stock.keras")
+    assert type(loaded.get_layer("decompose_A_1")).__module__ == "edrnet_tf.model.layers.window_conv"
+    assert_allclose_tree(loaded(inputs, training=False), expected, atol=1e-5)
