@@ -185,3 +185,12 @@ def objective(config, task):
     if task == "wsel":
         return {"probs": MILCrossEntropy()}, {"probs": 1.0}
     raise ValueError(f"objective(task={task!r}) is invalid: expected one of {TASKS}")
+
+
+def objective_targets(task, output_names, segment_labels, video_label):
+    """The ``y`` of ``fit`` for ``objective(config, task)``: sel gives every output in ``output_names`` the
+    segment labels (the loss reads ``probs`` and ``features``; the other heads are measured), wsel gives
+    ``probs`` the video labels."""
+    if task == "wsel":
+        return {"probs": video_label}
+    return {name: segment_labels for name in output_names}

@@ -30,6 +30,7 @@ from keras import ops
 from edrnet_tf import ave
 from edrnet_tf.data.smb_sampler import FusionSampler, epoch_rng
 from edrnet_tf.data.smb_states import StateDatabase
+from edrnet_tf.model.losses import objective_targets
 
 INDEX_KEYS = ("rows", "segments")
 FEATURE_DTYPES = ("float32", "bfloat16")
@@ -162,8 +163,8 @@ class EpochBatches(keras.utils.PyDataset):
     and a fresh order of originals and fused videos together, both from ``epoch_rng(seed, epoch)``: the same
     seed gives the same epochs. Each batch is ``(x, y)``: x is ``{"rows", "segments"}`` int32 [B, N] for
     ``device_training_model``, or, with ``features``, the same videos gathered on the host
-    (``{"audio", "visual"}`` float32, EDRNet's inputs); y is ``training.task.targets``' mapping: sel gives
-    every output named in ``output_names`` the segment labels, wsel gives ``probs`` the video labels.
+    (``{"audio", "visual"}`` float32, EDRNet's inputs); y is ``losses.objective_targets``: sel gives every
+    output named in ``output_names`` the segment labels, wsel gives ``probs`` the video labels.
     Pass ``shuffle=False`` to ``fit`` (Keras would otherwise reorder the batches unseeded).
 
     Args:
@@ -235,7 +236,5 @@ class EpochBatches(keras.utils.PyDataset):
             x = {"rows": rows.astype(np.int32), "segments": segments.astype(np.int32)}
         else:
             x = {"audio": self.features[0][rows, segments], "visual": self.features[1][rows, segments]}
-        if self.task == "wsel":
-            return x, {"probs": self._plan["video_label"][at].astype(np.int32)}
-        labels = self._plan["segment_labels"][at].astype(np.int32)
-        return x, {name: labels for name in self.output_names}
+        return x, objective_targets(self.task, self.output_names, self._plan["segment_labels"][at].astype(np.int32),
+                                    self._plan["video_label"][at].astype(np.int32))

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from edrnet_tf.data import pipeline, smb, sources, statistics
 from edrnet_tf.model import EDRNet
-from edrnet_tf.model.losses import objective
+from edrnet_tf.model.losses import objective, objective_targets
 from edrnet_tf.model.metrics import LSS_TERMS, LSSTerm, SegmentAccuracy
 from edrnet_tf.training import callbacks, device_data
 
@@ -73,9 +73,7 @@ def targets(task, output_names):
     """
     def to_xy(batch):
         x = {"audio": batch["audio"], "visual": batch["visual"]}
-        if task == "wsel":
-            return x, {"probs": batch["video_label"]}
-        return x, {name: batch["segment_labels"] for name in output_names}
+        return x, objective_targets(task, output_names, batch["segment_labels"], batch["video_label"])
     return to_xy
 
 
