@@ -48,6 +48,7 @@ class EDRNetHyperModel(keras_tuner.HyperModel):
         self.settings = settings
         self.source = source
         self._statistics = None
+        self._validation = None
         self._test = None
         self._current = None  # (trial values, TrainingTask): build and fit of one trial share the task
 
@@ -64,7 +65,8 @@ class EDRNetHyperModel(keras_tuner.HyperModel):
         return config, settings
 
     def task(self, hp):
-        """The trial's ``TrainingTask`` (the training split's input statistics are read once per process); bad
+        """The trial's ``TrainingTask`` (the training split's input statistics and the validation split are read
+        once per process); bad
         data stops the search with its one-line message instead of failing trial after trial."""
         if self._current is not None and self._current[0] == hp.values:
             return self._current[1]
@@ -72,10 +74,10 @@ class EDRNetHyperModel(keras_tuner.HyperModel):
         try:
             if self.source is None:
                 self.source = sources.of_settings(settings)
-            trial_task = task.TrainingTask(config, settings, self.source, self._statistics)
+            trial_task = task.TrainingTask(config, settings, self.source, self._statistics, self._validation)
             self._statistics = trial_task.input_statistics()
-            trial_task.training_data()
-            trial_task.validation()
+            self._validation = trial_task.validation()
+            trial_task.steps_per_epoch()
         except (FileNotFoundError, ValueError) as error:
             raise keras_tuner.errors.FatalValueError(str(error)) from error
         self._current = (dict(hp.values), trial_task)

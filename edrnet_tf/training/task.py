@@ -183,9 +183,9 @@ class TrainingTask:
         trained by ``fit``) is ``device_data.device_training_model`` over the resident training features;
         the EDRNet returned shares its weights and is what callers save."""
         statistics_ = self.input_statistics()  # data I/O, outside the scope
+        steps_per_epoch = self.steps_per_epoch()
         device = self.settings.data_placement == "device"
         arrays = self._device_arrays() if device else None
-        steps_per_epoch = len(self._device_batches(arrays, ["probs"])) if device else self.training_data()[1]
         keras.utils.set_random_seed(self.settings.seed)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             with precision(self.settings.mixed_precision):
@@ -196,6 +196,13 @@ class TrainingTask:
                     self._trainer = device_data.device_training_model(model, resident)
             self.compile(self._trainer or model, steps_per_epoch)
         return model
+
+    def steps_per_epoch(self):
+        """Steps of one training epoch, from the training data of the settings' placement (read here: a bad
+        split raises now, not in ``fit``)."""
+        if self.settings.data_placement == "device":
+            return len(self._device_batches(self._device_arrays(), ["probs"]))
+        return self.training_data()[1]
 
     def _device_arrays(self):
         """The training split as NumPy (features and labels), to be held on the device."""
