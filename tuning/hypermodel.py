@@ -66,8 +66,8 @@ class EDRNetHyperModel(keras_tuner.HyperModel):
 
     def task(self, hp):
         """The trial's ``TrainingTask`` (the training split's input statistics and the validation split are read
-        once per process); bad
-        data stops the search with its one-line message instead of failing trial after trial."""
+        once per process); bad data stops the search with its one-line message instead of failing trial after
+        trial."""
         if self._current is not None and self._current[0] == hp.values:
             return self._current[1]
         config, settings = self.trial(hp)
