@@ -11,7 +11,7 @@ from tensorboard.util import tensor_util
 from edrnet_tf import EDRNet
 from edrnet_tf.config import TrainSettings
 from edrnet_tf.model.losses import objective
-from edrnet_tf.training import callbacks, task, tensorboard
+from edrnet_tf.training import callbacks, run_folder, task, tensorboard
 from helpers import random_inputs, random_labels, tiny_config
 
 EPOCHS = 2
@@ -53,7 +53,7 @@ def logs(tmp_path_factory):
                          tensorboard.TensorBoard(folder),
                          tensorboard.HParams(folder, config, settings, test_labels=("original", "corrected"),
                                              trial_id="tiny")])
-    tensorboard.write_test_figures(folder, FIGURES, callbacks.last_epoch(output / "history.csv"))
+    tensorboard.write_test_figures(folder, FIGURES, run_folder.last_epoch(output / "history.csv"))
     return folder
 
 

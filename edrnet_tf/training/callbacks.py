@@ -90,16 +90,6 @@ class HistoryCSV(keras.callbacks.Callback):
         files.write_text(self.path, text.getvalue())
 
 
-def last_epoch(history_csv):
-    """The last epoch index (0-based, the TensorBoard step) a ``history.csv`` holds; None without one."""
-    path = pathlib.Path(history_csv)
-    if not path.exists():
-        return None
-    with path.open(newline="") as handle:
-        epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
-    return max(epochs) if epochs else None
-
-
 def confusion_image(matrix, class_names, title):
     """A [1, H, W, 4] uint8 PNG-decoded picture of a row-normalised confusion matrix (rows = true class)."""
     import matplotlib

@@ -84,6 +84,16 @@ def best_so_far(history_csv):
     return max(values) if values else None
 
 
+def last_epoch(history_csv):
+    """The last epoch index (0-based, the TensorBoard step) a ``history.csv`` holds; None without one."""
+    path = pathlib.Path(history_csv)
+    if not path.exists():
+        return None
+    with path.open(newline="") as handle:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
+    return max(epochs) if epochs else None
+
+
 def load_trained_model(path):
     """A trained EDRNet from a ``.keras`` file or a run folder holding ``model.keras``."""
     path = pathlib.Path(path)

@@ -115,7 +115,7 @@ def finish(output, source, settings):
     figures = report.test_report(model, source, settings.batch_size, headline=settings.test_labels)
     figures["best_epoch_val_segment_accuracy"] = best_so_far(output / run_folder.HISTORY)
     print(report.format_table(figures))
-    tensorboard.write_test_figures(output / "logs", figures, step=callbacks.last_epoch(output / run_folder.HISTORY))
+    tensorboard.write_test_figures(output / "logs", figures, step=run_folder.last_epoch(output / run_folder.HISTORY))
     partial = output / f"{run_folder.EXPORT}.partial"  # renamed when whole, as the files are
     shutil.rmtree(partial, ignore_errors=True)
     export.export_saved_model(model, partial)
