@@ -158,6 +158,8 @@ class EDRNetConfig:
 DATASETS = ("synthetic", "ave")
 DATA_PLACEMENTS = ("host", "device")  # tf.data batches from host memory, or features held on the accelerator
 PRECISIONS = ("float32", "bfloat16")  # bfloat16: Keras' "mixed_bfloat16" policy (head and losses in float32)
+# How the learning rate follows the batch size: lr * (batch / reference batch) ** power (docs/accelerators.md).
+LR_SCALINGS = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
 
 # EDRNetConfig changes per --dataset: the paper's size for AVE, a narrower model for the CPU demo.
 MODEL_DEFAULTS = {"ave": {}, "synthetic": dict(width=256, visual_width=128)}
@@ -207,6 +209,7 @@ class TrainSettings:
     optimizer: str = _AVE["optimizer"]
     learning_rate: float = _AVE["learning_rate"]
     lr_schedule: str = _AVE["lr_schedule"]
+    lr_scaling: str = "none"
     warmup_epochs: int = _AVE["warmup_epochs"]
     weight_decay: float = _AVE["weight_decay"]
     early_stopping: int = _AVE["early_stopping"]
@@ -229,6 +232,20 @@ class TrainSettings:
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+    @property
+    def reference_batch_size(self):
+        """The batch size ``learning_rate`` is given for: the dataset's default batch size."""
+        return TRAINING_DEFAULTS[self.dataset]["batch_size"]
+
+    @property
+    def scaled_learning_rate(self):
+        """The learning rate the optimiser starts from (after any warm-up): ``learning_rate`` at
+        ``reference_batch_size``, scaled to ``batch_size`` by ``lr_scaling`` (``"sqrt"``: by the square root
+        of the ratio, ``"linear"``: by the ratio, ``"none"``: not)."""
+        if self.lr_scaling not in LR_SCALINGS:
+            raise ValueError(f"--lr-scaling={self.lr_scaling!r} is invalid: expected one of {', '.join(LR_SCALINGS)}")
+        return self.learning_rate * (self.batch_size / self.reference_batch_size) ** LR_SCALINGS[self.lr_scaling]
 
     def to_dict(self):
         return {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in dataclasses.asdict(self).items()}

@@ -36,3 +36,23 @@ def test_constant_after_warm_up_stays_at_the_learning_rate():
 def test_no_warm_up_keeps_a_plain_rate_for_plateau():
     settings = TrainSettings(learning_rate=2e-4, epochs=10, lr_schedule="plateau")
     assert task.learning_rate_schedule(settings, 7) == 2e-4
+
+
+@pytest.mark.parametrize("dataset, scaling, batch_size, factor", [
+    ("ave", "none", 1024, 1.0), ("ave", "sqrt", 1024, math.sqrt(1024 / 32)), ("ave", "linear", 1024, 1024 / 32),
+    ("ave", "sqrt", 8, 0.5), ("synthetic", "linear", 64, 64 / 16)])
+def test_lr_scaling_scales_the_rate_given_for_the_datasets_default_batch_size(dataset, scaling, batch_size, factor):
+    settings = TrainSettings.for_dataset(dataset, learning_rate=1e-3, batch_size=batch_size, lr_scaling=scaling)
+    assert settings.scaled_learning_rate == pytest.approx(1e-3 * factor)
+    assert task.learning_rate_schedule(settings, 7) == pytest.approx(1e-3 * factor)
+
+
+def test_warm_up_and_cosine_reach_the_scaled_rate_as_their_peak():
+    settings = TrainSettings(learning_rate=1e-3, epochs=10, warmup_epochs=2, lr_schedule="cosine",
+                             batch_size=128, lr_scaling="linear")  # 4x the ave default batch of 32
+    np.testing.assert_allclose(rates(settings, 5, [0, 5, 10, 30]), [0.0, 2e-3, 4e-3, 2e-3], rtol=1e-5, atol=1e-9)
+
+
+def test_an_unknown_lr_scaling_names_the_flag():
+    with pytest.raises(ValueError, match=r"--lr-scaling='cube' is invalid: expected one of none, sqrt, linear"):
+        TrainSettings(lr_scaling="cube").scaled_learning_rate

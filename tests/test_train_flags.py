@@ -36,6 +36,12 @@ def test_placement_and_precision_flags_reach_the_settings():
     assert (settings.data_placement, settings.mixed_precision) == ("host", "float32")
 
 
+def test_lr_scaling_flag_scales_the_learning_rate_to_the_batch_size():
+    _, settings = flags.parse_train_args(["--batch-size", "64", "--learning-rate", "1e-3", "--lr-scaling", "linear"])
+    assert settings.lr_scaling == "linear" and settings.scaled_learning_rate == pytest.approx(4e-3)  # demo batch 16
+    assert flags.parse_train_args([])[1].lr_scaling == "none"
+
+
 def test_a_model_flag_overrides_the_demo_model_default():
     config, _ = flags.parse_train_args(["--width", "768", "--visual-width", "512"])
     assert config == EDRNetConfig()

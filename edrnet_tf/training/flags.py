@@ -15,8 +15,8 @@ import re
 
 from edrnet_tf.cli import (OneLineParser, default_cache_dir, default_tfds_dir, finite_float, folder_path,
                            non_negative_int, positive_float, positive_int)
-from edrnet_tf.config import (DATA_PLACEMENTS, DATASETS, MODEL_DEFAULTS, PRECISIONS, TRAINING_DEFAULTS, EDRNetConfig,
-                              TrainSettings, model_config)
+from edrnet_tf.config import (DATA_PLACEMENTS, DATASETS, LR_SCALINGS, MODEL_DEFAULTS, PRECISIONS, TRAINING_DEFAULTS,
+                              EDRNetConfig, TrainSettings, model_config)
 from edrnet_tf.training import distribution, run_folder
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -151,6 +151,10 @@ def add_optimisation_flags(parser):
                      help="'constant'; 'cosine': cosine decay to 0 over --epochs; 'plateau': divide by 10 after "
                           "--plateau-patience epochs without a better validation accuracy. "
                           + demo_default("lr_schedule"))
+    opt.add_argument("--lr-scaling", choices=tuple(LR_SCALINGS), default=None,
+                     help="Scale --learning-rate (given for the dataset's default --batch-size) to --batch-size: "
+                          "'sqrt' by the square root of the ratio, 'linear' by the ratio (large batches, "
+                          "docs/accelerators.md). Default: none.")
     opt.add_argument("--warmup-epochs", type=non_negative_int, default=None,
                      help="Linear learning-rate warm-up from 0 over this many epochs (constant or cosine schedule). "
                           + demo_default("warmup_epochs"))
@@ -237,8 +241,8 @@ def settings_from_args(parser, args, **changes):
     ``--dataset`` default), with ``changes`` (a value None: the dataset default) applied; a bad combination
     exits with one line naming its flag. ``train`` and ``tuning.sweep`` both build their settings here."""
     given = {name: getattr(args, name, None) for name in (
-        "synthetic_videos", "batch_size", "epochs", "optimizer", "learning_rate", "lr_schedule", "warmup_epochs",
-        "weight_decay", "early_stopping", "jit_compile", "plateau_patience", "seed", "data_placement",
+        "synthetic_videos", "batch_size", "epochs", "optimizer", "learning_rate", "lr_schedule", "lr_scaling",
+        "warmup_epochs", "weight_decay", "early_stopping", "jit_compile", "plateau_patience", "seed", "data_placement",
         "mixed_precision")}
     given.update(changes)
     settings = TrainSettings.for_dataset(args.dataset, **{k: v for k, v in given.items() if v is not None})

@@ -42,16 +42,18 @@ def precision(name):
 def learning_rate_schedule(settings, steps_per_epoch):
     """The learning rate of ``settings``: a float (constant, or plateau: ``ReduceLROnPlateau`` lowers it) or a
     ``CosineDecay`` (cosine to 0 over the epochs after the warm-up; constant after it with ``"constant"``),
-    with a linear warm-up from 0 over ``warmup_epochs``."""
+    with a linear warm-up from 0 over ``warmup_epochs``. The peak is ``settings.scaled_learning_rate`` (the
+    ``lr_scaling`` rule for the batch size)."""
     warmup = settings.warmup_epochs * steps_per_epoch
+    peak = settings.scaled_learning_rate
     if settings.lr_schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup else settings.learning_rate, decay_steps=max(1, (settings.epochs * steps_per_epoch) - warmup),
-            warmup_target=settings.learning_rate if warmup else None, warmup_steps=warmup)
+            0.0 if warmup else peak, decay_steps=max(1, (settings.epochs * steps_per_epoch) - warmup),
+            warmup_target=peak if warmup else None, warmup_steps=warmup)
     if warmup:  # alpha=1: no decay after the warm-up
-        return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=1, alpha=1.0,
-                                                      warmup_target=settings.learning_rate, warmup_steps=warmup)
-    return settings.learning_rate
+        return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=1, alpha=1.0, warmup_target=peak,
+                                                      warmup_steps=warmup)
+    return peak
 
 
 def make_optimizer(settings, steps_per_epoch):
