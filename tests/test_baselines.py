@@ -13,7 +13,7 @@ from edrnet_tf import cli
 from edrnet_tf import experiments as experiments_cli
 from edrnet_tf.config import EDRNetConfig, TrainSettings
 from edrnet_tf.data import pipeline
-from edrnet_tf.data import sources as data_source
+from edrnet_tf.data.tfds_source import TfdsSource
 from edrnet_tf.evaluation import baselines, experiments
 
 
@@ -119,7 +119,7 @@ def test_bad_flags_exit_with_one_line(capsys):
 
 
 def test_cached_baselines_are_reused_for_the_same_data_and_seed(built_ave, tmp_path, monkeypatch):
-    source = data_source.DataSource("ave", built_ave, description="some data")
+    source = TfdsSource("ave", built_ave, description="some data")
     stored = {"dataset": "some data", "seed": 0, "synthetic": False, "videos": {}, "baselines": {}}
     (tmp_path / "baselines.json").write_text(json.dumps(stored))
     monkeypatch.setattr(baselines, "compute_baselines", lambda source, seed: {**stored, "seed": seed})

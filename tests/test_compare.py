@@ -126,10 +126,10 @@ def test_cli_exits_with_one_line_for_a_missing_run(tmp_path):
 
 
 def test_compares_the_metrics_json_the_runner_writes(built_ave, tmp_path):
-    from edrnet_tf.data import sources as data_source
+    from edrnet_tf.data.tfds_source import TfdsSource
     from edrnet_tf.evaluation import report
 
-    source = data_source.DataSource("ave", built_ave)
+    source = TfdsSource("ave", built_ave)
     for name, seed in (("a", 0), ("b", 1)):
         import keras
 

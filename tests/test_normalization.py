@@ -10,7 +10,7 @@ import pytest
 
 from edrnet_tf import EDRNet, EDRNetConfig
 from edrnet_tf.config import TrainSettings
-from edrnet_tf.data import builds, pipeline, statistics, synthetic, synthetic_signal
+from edrnet_tf.data import builds, pipeline, statistics, synthetic, synthetic_signal, tfds_source
 from edrnet_tf.training import runner, task
 
 TINY = EDRNetConfig(width=16, visual_width=8)
@@ -24,7 +24,7 @@ def numpy_statistics(audio, visual):
 
 
 def test_split_statistics_equal_numpy_over_the_whole_training_split(built_ave):
-    found = statistics.split_statistics(built_ave, "train")
+    found = tfds_source.split_statistics(built_ave, "train")
     arrays = pipeline.split_arrays(built_ave, "train")
     expected = numpy_statistics(arrays["audio"], arrays["visual"])
     for value, reference in zip((found.audio_mean, found.audio_variance, found.visual_mean, found.visual_variance),
@@ -71,7 +71,7 @@ def test_a_model_without_normalisation_refuses_statistics():
 @pytest.fixture(scope="module")
 def normalized_model(built_ave):
     keras.utils.set_random_seed(0)
-    return task.build_model(TINY, statistics.split_statistics(built_ave, "train"))
+    return task.build_model(TINY, tfds_source.split_statistics(built_ave, "train"))
 
 
 def test_keras_file_keeps_the_statistics_and_the_outputs_on_raw_features(normalized_model, built_ave, tmp_path):

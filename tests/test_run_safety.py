@@ -21,7 +21,7 @@ from test_train import EpochRecorder
 from edrnet_tf import EDRNet, EDRNetConfig, files, train
 from edrnet_tf.cli import run_main
 from edrnet_tf.config import TrainSettings
-from edrnet_tf.data import sources as data_source
+from edrnet_tf.data.tfds_source import TfdsSource
 from edrnet_tf.training import callbacks, run_folder, runner, task
 
 from helpers import random_inputs, random_labels, tiny_config
@@ -278,7 +278,7 @@ def test_concurrent_builds_into_one_data_dir_never_overlap(built_ave, synthetic_
             active.remove(self)
 
     monkeypatch.setattr(builder_module.Builder, "download_and_prepare", watched)
-    source = data_source.DataSource("ave", data_dir, pathlib.Path(synthetic_ave_dir))
+    source = TfdsSource("ave", data_dir, pathlib.Path(synthetic_ave_dir))
     errors = []
 
     def build():

@@ -48,7 +48,8 @@ def logs(tmp_path_factory):
     folder = output / "logs"
     model.fit(random_inputs(batch=4), dict.fromkeys(model.output, labels), batch_size=2, epochs=EPOCHS, verbose=0,
               callbacks=[callbacks.SegmentValidation(random_inputs(batch=3, seed=1), random_labels(batch=3, seed=1),
-                                                     None, config, "sel", log_dir=folder / "validation", batch_size=2),
+                                                     None, config, "sel", views=tensorboard.ValidationViews(folder / "validation"),
+                                                     batch_size=2),
                          callbacks.StopOnDivergence(), callbacks.HistoryCSV(output / "history.csv"),
                          tensorboard.TensorBoard(folder),
                          tensorboard.HParams(folder, config, settings, test_labels=("original", "corrected"),

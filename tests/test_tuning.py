@@ -122,11 +122,11 @@ def test_bad_flags_exit_with_one_line_naming_the_flag(capsys):
 
 
 def test_missing_data_stops_the_search_with_one_clear_error_instead_of_failing_every_trial(tmp_path):
-    from edrnet_tf.data.sources import DataSource
+    from edrnet_tf.data.tfds_source import TfdsSource
 
     config = EDRNetConfig(width=16, visual_width=8)
     space = studies.study_space("fig7b", config, smb_per_class=0, learning_rate=1e-4)
-    hypermodel = EDRNetHyperModel(space, config, TrainSettings(), source=DataSource("ave", tmp_path / "nowhere"))
+    hypermodel = EDRNetHyperModel(space, config, TrainSettings(), source=TfdsSource("ave", tmp_path / "nowhere"))
     hp = keras_tuner.HyperParameters()
     hypermodel.declare_hyperparameters(hp)
     with pytest.raises(keras_tuner.errors.FatalValueError, match=r"tfds_ave/supervised is not built in .*nowhere"):

@@ -16,7 +16,7 @@ import keras_tuner
 
 from edrnet_tf.data import sources
 from edrnet_tf.evaluation import report
-from edrnet_tf.training import callbacks, task
+from edrnet_tf.training import task, tensorboard
 
 OBJECTIVE = task.MONITOR  # "val_segment_accuracy": validation global segment accuracy, gated head
 
@@ -126,6 +126,6 @@ def log_test(found_callbacks, figures):
     """Adds the trial's test accuracy to its TensorBoard run (the hparams dashboard lists it as a metric)."""
     for callback in found_callbacks:
         if isinstance(callback, keras.callbacks.TensorBoard):
-            callbacks.write_scalars(callback.log_dir, {"test/accuracy": figures["test_accuracy"],
+            tensorboard.write_scalars(callback.log_dir, {"test/accuracy": figures["test_accuracy"],
                                                        "test/accuracy_raw": figures["test_accuracy_raw"]})
 

@@ -40,6 +40,46 @@ def read_split(manual_dir, split, config="supervised", chunk=files.READ_CHUNK):
         dict: audio [M, 10, 128], visual [M, 10, 7, 7, 512] float32; segment_labels [M, 10],
         video_label [M], row [M] int64.
     """
+    out, parts = _layout(manual_dir, split, config)
+    videos = len(out["row"])
+    out["audio"] = np.empty((videos,) + files.AUDIO_TAIL, np.float32)
+    out["visual"] = np.empty((videos,) + files.VISUAL_TAIL, np.float32)
+    at = 0
+    for audio_path, visual_path, rows in parts:
+        for i, (_, audio, visual) in enumerate(files.iter_features(audio_path, visual_path, rows, chunk), start=at):
+            out["audio"][i] = audio
+            out["visual"][i] = visual
+        at += len(rows)
+    return out
+
+
+def split_labels(manual_dir, split, config="supervised"):
+    """``read_split``'s ``segment_labels``, ``video_label`` and ``row`` without reading the features."""
+    return _layout(manual_dir, split, config)[0]
+
+
+def iter_split_features(manual_dir, split, config="supervised", videos=64, chunk=files.READ_CHUNK):
+    """Yields ``{"audio", "visual"}`` float32 batches of up to ``videos`` videos of ``read_split``'s split, in its
+    order, holding one batch at a time (input statistics of a split larger than memory)."""
+    _, parts = _layout(manual_dir, split, config)
+    for audio_path, visual_path, rows in parts:
+        batch = []
+        for _, audio, visual in files.iter_features(audio_path, visual_path, rows, chunk):
+            batch.append((audio, visual))
+            if len(batch) == videos:
+                yield _stack(batch)
+                batch = []
+        if batch:
+            yield _stack(batch)
+
+
+def _stack(batch):
+    return {"audio": np.stack([a for a, _ in batch]), "visual": np.stack([v for _, v in batch])}
+
+
+def _layout(manual_dir, split, config):
+    """The checked labels of a split (``segment_labels``, ``video_label``, ``row``) and where its features
+    lie: ``[(audio file, visual file, rows), ...]`` in order."""
     if split not in files.SPLITS:
         raise ValueError(f"read_split(split={split!r}) is invalid: expected one of {files.SPLITS}")
     if config not in CONFIGS:
@@ -62,22 +102,13 @@ def read_split(manual_dir, split, config="supervised", chunk=files.READ_CHUNK):
         files.require(folder, [files.NOISY_AUDIO, files.NOISY_VISUAL, files.NOISY_LABELS], "read_split(weak)")
         noisy = ave_labels.check_noisy(folder)
     video = labels.video[rows]
-    out = {
-        "audio": np.empty((len(rows) + noisy,) + files.AUDIO_TAIL, np.float32),
-        "visual": np.empty((len(rows) + noisy,) + files.VISUAL_TAIL, np.float32),
+    found = {
         "segment_labels": np.concatenate([np.repeat(video[:, None], ave.N_SEGMENTS, 1) if weak else segment[rows],
                                           np.full((noisy, ave.N_SEGMENTS), ave.BACKGROUND)]).astype(np.int64),
         "video_label": np.concatenate([video, np.full(noisy, ave.BACKGROUND)]).astype(np.int64),
         "row": np.concatenate([rows, -1 - np.arange(noisy)]).astype(np.int64),
     }
-    _fill(out, 0, files.iter_features(folder / files.AUDIO, folder / files.VISUAL, rows, chunk))
+    parts = [(folder / files.AUDIO, folder / files.VISUAL, rows)]
     if noisy:
-        _fill(out, len(rows), files.iter_features(folder / files.NOISY_AUDIO, folder / files.NOISY_VISUAL,
-                                                  np.arange(noisy), chunk))
-    return out
-
-
-def _fill(out, at, rows):
-    for i, (_, audio, visual) in enumerate(rows, start=at):
-        out["audio"][i] = audio
-        out["visual"][i] = visual
+        parts.append((folder / files.NOISY_AUDIO, folder / files.NOISY_VISUAL, np.arange(noisy)))
+    return found, parts

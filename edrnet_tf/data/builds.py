@@ -2,7 +2,6 @@
 synthetic generator into a cache folder (``ensure_synthetic``), each build once and under a lock."""
 
 import pathlib
-import shutil
 
 import tensorflow_datasets as tfds
 
@@ -31,20 +30,10 @@ def build_dataset(manual_dir, data_dir, config="supervised"):
 
 
 def ensure_synthetic(cache_dir, videos, seed, configs=("supervised",)):
-    """A synthetic AVE set of ``videos`` videos, written and built once under ``cache_dir``.
-
-    Returns ``(manual_dir, data_dir)``. The folder name holds the generator version, the size and the
-    seed; the files are written to a temporary folder and renamed when complete, so an interrupted
-    run never leaves a partial set behind.
-    """
-    root = pathlib.Path(cache_dir) / f"synthetic-v{synthetic.GENERATOR_VERSION}-n{videos}-s{seed}"
-    manual_dir, data_dir = root / "manual", root / "tfds"
-    with files.locked(root.with_suffix(".lock")):
-        if not manual_dir.exists():
-            partial = root / "manual.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            synthetic.write_synthetic_ave(partial, videos=videos, seed=seed)
-            partial.rename(manual_dir)
-        for config in configs:
-            build_dataset(manual_dir, data_dir, config)
+    """A synthetic AVE set of ``videos`` videos, written (``synthetic.ensure_files``) and built once under
+    ``cache_dir``; returns ``(manual_dir, data_dir)``."""
+    manual_dir = synthetic.ensure_files(cache_dir, videos, seed)
+    data_dir = synthetic.cache_folder(cache_dir, videos, seed) / "tfds"
+    for config in configs:
+        build_dataset(manual_dir, data_dir, config)
     return manual_dir, data_dir

@@ -1,4 +1,4 @@
-"""Per-channel input statistics of a built split, streamed with bounded memory (EDRNet's input normalisation).
+"""Per-channel input statistics of a split, streamed with bounded memory (EDRNet's input normalisation).
 
 The real AVE training split is 3.3 GB of float32 features, so the statistics are accumulated batch by batch
 (Chan et al.'s pairwise update of count, mean and sum of squared deviations, in float64) and never hold
@@ -10,9 +10,6 @@ import dataclasses
 import numpy as np
 
 from edrnet_tf import ave
-from edrnet_tf.data import pipeline
-
-STREAM_BATCH = 64  # videos read at a time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +68,3 @@ def stream_statistics(batches):
         raise ValueError("input statistics: the split holds no videos; expected at least one")
     return InputStatistics(audio.mean.astype(np.float32), audio.variance().astype(np.float32),
                            visual.mean.astype(np.float32), visual.variance().astype(np.float32), videos)
-
-
-def split_statistics(data_dir, split="train", config="supervised"):
-    """``InputStatistics`` of one built ``tfds_ave`` split, read ``STREAM_BATCH`` videos at a time."""
-    ds = pipeline.load_split(data_dir, split, config).map(lambda e: {"audio": e["audio"], "visual": e["visual"]})
-    return stream_statistics(ds.batch(STREAM_BATCH).as_numpy_iterator())

@@ -19,12 +19,13 @@ CLI: ``python -m edrnet_tf.data.synthetic --out DIR --videos N --seed S``.
 import dataclasses
 import json
 import pathlib
+import shutil
 import string
 
 import h5py
 import numpy as np
 
-from edrnet_tf import ave, cli
+from edrnet_tf import ave, cli, files
 from edrnet_tf.data import synthetic_signal as signal
 from tfds_ave.ave_files import (ANNOTATIONS, AUDIO, FEATURE_KEY, LABELS, MIL_LABELS, NOISY_AUDIO, NOISY_LABELS,
                                 NOISY_VISUAL, ORDER_FILES, ORDER_KEY, RIGHT_LABELS, SPLIT_FILES, VISUAL)
@@ -193,6 +194,26 @@ def write_synthetic_ave(out_dir, videos=ave.NUM_VIDEOS, seed=0, params=signal.Sy
 
 DUMMY_VIDEOS = 5  # 3 train / 1 validation / 1 test videos and 2 background-only videos
 DUMMY_PARAMS = signal.SyntheticParams(visual_noise=0.0, visual_scene=0.0)  # zero maps off the object: tiny gzip files
+
+
+def cache_folder(cache_dir, videos, seed):
+    """The cache folder of one synthetic set: its name holds the generator version, the size and the seed."""
+    return pathlib.Path(cache_dir) / f"synthetic-v{GENERATOR_VERSION}-n{videos}-s{seed}"
+
+
+def ensure_files(cache_dir, videos, seed):
+    """The release files of a synthetic set of ``videos`` videos, written once into ``cache_folder(...)/manual``
+    and returned. They are written to a temporary folder under the set's lock and renamed when complete, so
+    an interrupted run never leaves a partial set behind."""
+    root = cache_folder(cache_dir, videos, seed)
+    manual_dir = root / "manual"
+    with files.locked(root.with_suffix(".lock")):
+        if not manual_dir.exists():
+            partial = root / "manual.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            write_synthetic_ave(partial, videos=videos, seed=seed)
+            partial.rename(manual_dir)
+    return manual_dir
 
 
 def write_dummy_data(out_dir, seed=0):

@@ -151,7 +151,7 @@ def evaluate_baselines(data, seed=0):
 
 
 def compute_baselines(source, seed=0):
-    """The baselines of a ``data_source.DataSource`` (built ``tfds_ave``) as a JSON-ready dict."""
+    """The baselines of a ``tfds_source.TfdsSource`` (built ``tfds_ave``) as a JSON-ready dict."""
     train, validation = (pooled_split(source.data_dir, split)[:2] for split in ("train", "validation"))
     x_test, y_test, rows = pooled_split(source.data_dir, "test")
     labels = {"original": y_test, "corrected": None}

@@ -9,7 +9,6 @@ labels; per-class accuracy and the confusion matrix of the gated head; and the m
 import numpy as np
 
 from edrnet_tf import ave
-from edrnet_tf.data import pipeline
 from edrnet_tf.model import metrics
 
 HEADS = {"gated": "probs", "audio": "probs_audio", "visual": "probs_visual"}
@@ -31,15 +30,6 @@ def head_accuracies(outputs, labels, background=ave.BACKGROUND, witness_rate=0.5
     return figures
 
 
-def label_counts(data_dir, split="train", num_classes=ave.NUM_CLASSES):
-    """Segment-label counts of a split of the supervised config."""
-    labels = pipeline.load_split(data_dir, split).map(lambda e: e["segment_labels"])
-    counts = np.zeros(num_classes, np.int64)
-    for batch in labels.batch(256).as_numpy_iterator():
-        counts += np.bincount(batch.reshape(-1), minlength=num_classes)
-    return counts
-
-
 def aligned_labels(reference_rows, arrays, what):
     """``arrays["segment_labels"]`` reordered to ``reference_rows``; raises when the rows differ."""
     position = {int(r): i for i, r in enumerate(arrays["row"])}
@@ -53,15 +43,15 @@ def test_split(source, headline="original"):
     """The test split as NumPy: ``(inputs, label_sets)``, the ``{"audio", "visual"}`` features and
     ``{"original": [M, N], "corrected": [M, N]}`` segment labels (corrected when the data has them, aligned to
     the original rows); raises when ``headline`` is a label set the data lacks."""
-    test = pipeline.split_arrays(source.data_dir, "test")
+    test = source.arrays("test")
     label_sets = {"original": test["segment_labels"]}
     if source.has_corrected():
         source.ensure("corrected")
-        corrected = pipeline.split_arrays(source.data_dir, "test", config="corrected")
+        corrected = source.arrays("test", "corrected")
         label_sets["corrected"] = aligned_labels(test["row"], corrected, "tfds_ave/corrected")
     if headline not in label_sets:
         raise ValueError(f"--test-labels={headline!r} is invalid: no corrected test labels "
-                         f"(right_labels.h5) in {source.data_dir}; expected 'original'")
+                         f"(right_labels.h5) in {source.where}; expected 'original'")
     return {"audio": test["audio"], "visual": test["visual"]}, label_sets
 
 
@@ -70,7 +60,7 @@ def test_report(model, source, batch_size=32, headline="original"):
     config = model.config
     inputs, label_sets = test_split(source, headline)
     outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
-    counts = label_counts(source.data_dir)
+    counts = source.label_counts()
     majority = int(np.argmax(counts))
     names = ave.class_names()
     per_class = {}

@@ -3,8 +3,8 @@
 ``SegmentValidation`` is the run's validation: ``fit`` gets no ``validation_data``; it predicts the
 validation arrays once per epoch and adds to the epoch logs what Keras' validation would (``val_loss``,
 ``val_<output>_loss``, ``val_<output>_accuracy``, ``val_features_land|sea|shore``) and the split-level segment
-accuracy (docs/design.md#evaluation) that the checkpoint and early stopping watch, with per-class accuracy
-scalars and the confusion matrix as TensorBoard views. ``StopOnDivergence`` ends a run whose loss or
+accuracy (docs/design.md#evaluation) that the checkpoint and early stopping watch, and hands its prediction
+to the TensorBoard per-class views. Nothing here imports TensorFlow. ``StopOnDivergence`` ends a run whose loss or
 predictions stop being finite with an error, before any callback can save the diverged model;
 ``HistoryCSV`` keeps ``history.csv`` whole after every epoch. TensorBoard and HParams: ``tensorboard.py``.
 """
@@ -16,9 +16,8 @@ import pathlib
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from edrnet_tf import ave, files
+from edrnet_tf import files
 from edrnet_tf.model import losses, metrics
 
 MONITOR = "val_segment_accuracy"
@@ -90,31 +89,6 @@ class HistoryCSV(keras.callbacks.Callback):
         files.write_text(self.path, text.getvalue())
 
 
-def confusion_image(matrix, class_names, title):
-    """A [1, H, W, 4] uint8 PNG-decoded picture of a row-normalised confusion matrix (rows = true class)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    matrix = np.asarray(matrix, dtype=np.float64)
-    rows = matrix.sum(axis=1, keepdims=True)
-    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
-    figure, axes = pyplot.subplots(figsize=(9, 8), dpi=80)
-    axes.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
-    ticks = np.arange(len(class_names))
-    axes.set_xticks(ticks, class_names, rotation=90, fontsize=6)
-    axes.set_yticks(ticks, class_names, fontsize=6)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    axes.set_title(title)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    pyplot.close(figure)
-    return tf.image.decode_png(buffer.getvalue(), channels=4)[None]
-
-
 class SegmentValidation(keras.callbacks.Callback):
     """The run's one validation: predicts the validation arrays once per epoch and adds to the epoch logs
 
@@ -130,8 +104,8 @@ class SegmentValidation(keras.callbacks.Callback):
     List it before every callback that reads these (checkpoint, early stopping, TensorBoard, HParams); call ``fit``
     without ``validation_data``. Non-finite probabilities (a diverged model) log a NaN segment accuracy,
     never a score: no selector keeps the model for it and ``StopOnDivergence`` (listed after it) stops the run.
-    Every ``every`` epochs (and after the last one) it writes per-class accuracy scalars
-    (``per_class_accuracy/<class>``) and the ``confusion_matrix`` image to ``log_dir``, at step = epoch index.
+    Every ``every`` epochs (and after the last one) it hands the prediction to ``views`` (the TensorBoard
+    per-class accuracy and confusion matrix, ``tensorboard.ValidationViews``), at step = epoch index.
 
     Args:
         inputs: {"audio", "visual"} NumPy arrays of the validation split.
@@ -139,14 +113,13 @@ class SegmentValidation(keras.callbacks.Callback):
         video_labels: [M] int video labels (the wsel loss's target; None for sel).
         config: the model's ``EDRNetConfig`` (objective, B2ILC settings).
         task: "sel" or "wsel".
-        class_names: the C class names (AVE's by default).
-        log_dir: TensorBoard folder of the per-class views (None: none written).
+        views: what writes the per-class views: ``write(epoch, segment_labels, probs)`` and ``flush()``
+            (None: none written).
         batch_size: prediction and loss batch size (as ``evaluate``'s, for the same LSS figures).
         every: epochs between per-class views (0: only at the end of training).
     """
 
-    def __init__(self, inputs, segment_labels, video_labels, config, task, class_names=None, log_dir=None,
-                 batch_size=32, every=1):
+    def __init__(self, inputs, segment_labels, video_labels, config, task, views=None, batch_size=32, every=1):
         super().__init__()
         if task == "wsel" and video_labels is None:
             raise ValueError("SegmentValidation(task='wsel') needs video_labels: the MIL loss's target")
@@ -155,16 +128,10 @@ class SegmentValidation(keras.callbacks.Callback):
         self.video_labels = None if video_labels is None else np.asarray(video_labels)
         self.config = config
         self.task = task
-        self.class_names = list(class_names or ave.class_names())
-        self.log_dir = log_dir
+        self.views = views
         self.batch_size = batch_size
         self.every = every
-        self.writer = None
         self.last = None
-
-    def on_train_begin(self, logs=None):
-        if self.log_dir is not None and self.writer is None:
-            self.writer = tf.summary.create_file_writer(str(self.log_dir))
 
     def on_epoch_end(self, epoch, logs=None):
         outputs = self.model.predict(self.inputs, batch_size=self.batch_size, verbose=0)
@@ -174,14 +141,15 @@ class SegmentValidation(keras.callbacks.Callback):
             return
         logs.update(self.figures(outputs))
         self.last = (epoch, outputs["probs"])
-        if self.writer is not None and self.every and epoch % self.every == 0:
-            self.write_views(epoch, outputs["probs"])
+        if self.views is not None and self.every and epoch % self.every == 0:
+            self.views.write(epoch, self.segment_labels, outputs["probs"])
 
     def on_train_end(self, logs=None):
-        if self.writer is not None and self.last is not None and not (self.every and self.last[0] % self.every == 0):
-            self.write_views(*self.last)
-        if self.writer is not None:
-            self.writer.flush()
+        if self.views is None:
+            return
+        if self.last is not None and not (self.every and self.last[0] % self.every == 0):
+            self.views.write(self.last[0], self.segment_labels, self.last[1])
+        self.views.flush()
 
     def figures(self, outputs):
         """The ``val_*`` figures of one prediction ``outputs`` (the model's output dict of NumPy arrays)."""
@@ -222,25 +190,3 @@ class SegmentValidation(keras.callbacks.Callback):
                                          witness_rate=self.config.witness_rate)
         metric.update_state(self.segment_labels, probs)
         return float(metric.result())
-
-    def write_views(self, epoch, probs):
-        num_classes = len(self.class_names)
-        confusion = metrics.ConfusionMatrix(num_classes=num_classes)
-        confusion.update_state(self.segment_labels, probs)
-        per_class = metrics.PerClassAccuracy(num_classes=num_classes)
-        per_class.update_state(self.segment_labels, probs)
-        with self.writer.as_default(step=epoch):
-            for name, value in zip(self.class_names, np.asarray(per_class.result())):
-                if np.isfinite(value):
-                    tf.summary.scalar(f"per_class_accuracy/{name}", float(value))
-            tf.summary.image("confusion_matrix",
-                             confusion_image(confusion.result(), self.class_names,
-                                             f"validation at step {epoch} (rows: true, normalised)"))
-        self.writer.flush()
-
-
-def write_scalars(log_dir, values, step=0):
-    """Writes ``{tag: float}`` scalars to the TensorBoard folder ``log_dir``."""
-    with tf.summary.create_file_writer(str(log_dir)).as_default(step=step):
-        for tag, value in values.items():
-            tf.summary.scalar(tag, float(value))

@@ -13,6 +13,7 @@ import datetime
 import pathlib
 import re
 
+from edrnet_tf import installed
 from edrnet_tf.cli import (OneLineParser, default_cache_dir, default_tfds_dir, finite_float, folder_path,
                            non_negative_int, positive_float, positive_int)
 from edrnet_tf.config import (DATA_PLACEMENTS, DATASETS, LR_SCALINGS, MODEL_DEFAULTS, PRECISIONS, TRAINING_DEFAULTS,
@@ -256,6 +257,13 @@ def settings_from_args(parser, args, **changes):
         fail(parser, "--warmup-epochs", settings.warmup_epochs, f"fewer than --epochs={settings.epochs}")
     if settings.weight_decay < 0:
         fail(parser, "--weight-decay", settings.weight_decay, "a value >= 0")
+    if not installed.tensorflow():  # docs/accelerators.md#without-tensorflow
+        if settings.data_placement == "host":
+            fail(parser, "--data-placement", "host", f"device where {installed.NO_TENSORFLOW} (host placement feeds "
+                                                     "tf.data)")
+        if args.dataset == "ave" and args.manual_dir is None:
+            fail(parser, "--manual-dir", None, f"the folder of the AVE .h5 files where {installed.NO_TENSORFLOW} "
+                                               "(a built tfds_ave needs TensorFlow to read)")
     if settings.data_placement == "device" and settings.backup:
         fail(parser, "--backup", True, "no --backup with --data-placement device (each backup would copy the "
                                        "resident feature table)")

@@ -17,12 +17,15 @@ import shutil
 
 import keras
 
-from edrnet_tf import files
+from edrnet_tf import files, installed
 from edrnet_tf.data import sources
 from edrnet_tf.evaluation import report
-from edrnet_tf.serving import export
-from edrnet_tf.training import callbacks, distribution, run_folder, task, tensorboard
+from edrnet_tf.training import callbacks, distribution, run_folder, task
 from edrnet_tf.training.run_folder import best_so_far
+
+if installed.tensorflow():  # TensorBoard logs and the SavedModel; a run without TensorFlow has neither
+    from edrnet_tf.serving import export
+    from edrnet_tf.training import tensorboard
 
 
 def train_callbacks(training, output, extra_callbacks=()):
@@ -36,14 +39,18 @@ def train_callbacks(training, output, extra_callbacks=()):
                                         initial_value_threshold=best_so_far(output / run_folder.HISTORY)
                                         if resuming else None, monitor=task.MONITOR, mode="max"),
         callbacks.HistoryCSV(output / run_folder.HISTORY, append=resuming),
-        tensorboard.TensorBoard(output / "logs"),
-        tensorboard.HParams(output / "logs", config, settings, trial_id=output.name,
-                            test_labels=("original", "corrected") if training.source.has_corrected() else ("original",),
-                            best=best_so_far(output / run_folder.HISTORY) if resuming else None),
     ]
+    views = None
+    if installed.tensorflow():
+        own += [tensorboard.TensorBoard(output / "logs"),
+                tensorboard.HParams(output / "logs", config, settings, trial_id=output.name,
+                                    test_labels=("original", "corrected") if training.source.has_corrected()
+                                    else ("original",),
+                                    best=best_so_far(output / run_folder.HISTORY) if resuming else None)]
+        views = tensorboard.ValidationViews(output / "logs" / "validation")
     if settings.backup:
         own.append(keras.callbacks.BackupAndRestore(output / "backup"))
-    return training.callbacks(own + list(extra_callbacks), log_dir=output / "logs" / "validation")
+    return training.callbacks(own + list(extra_callbacks), views=views)
 
 
 def train(config, settings, extra_callbacks=(), verbose="auto"):
@@ -74,7 +81,8 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
             return already_complete(output)
         if found != run_folder.TRAINED:
             run = {"config": config.to_dict(), "settings": settings.to_dict(),
-                   "data": {"description": source.description, "data_dir": str(source.data_dir),
+                   "data": {"description": source.description,
+                            "data_dir": source.data_dir and str(source.data_dir),
                             "manual_dir": source.manual_dir and str(source.manual_dir), "synthetic": source.synthetic},
                    "backend": keras.backend.backend(), "distribution": strategy.name}
             run_folder.write_run(output, run, trained=False)
@@ -97,7 +105,8 @@ def fit(config, settings, source, strategy, extra_callbacks, verbose):
     try:
         training.fit(model, train_callbacks(training, output, extra_callbacks), verbose=verbose)
     except BaseException as error:
-        tensorboard.end_failed_session(output / "logs")
+        if installed.tensorflow():
+            tensorboard.end_failed_session(output / "logs")
         if not isinstance(error, callbacks.Diverged):
             raise
         kept = "keeps the best earlier epoch" if (output / run_folder.MODEL).exists() else "was not written"
@@ -115,11 +124,17 @@ def finish(output, source, settings):
     figures = report.test_report(model, source, settings.batch_size, headline=settings.test_labels)
     figures["best_epoch_val_segment_accuracy"] = best_so_far(output / run_folder.HISTORY)
     print(report.format_table(figures))
-    tensorboard.write_test_figures(output / "logs", figures, step=run_folder.last_epoch(output / run_folder.HISTORY))
-    partial = output / f"{run_folder.EXPORT}.partial"  # renamed when whole, as the files are
-    shutil.rmtree(partial, ignore_errors=True)
-    export.export_saved_model(model, partial)
-    shutil.rmtree(output / run_folder.EXPORT, ignore_errors=True)
-    partial.rename(output / run_folder.EXPORT)
+    if installed.tensorflow():
+        tensorboard.write_test_figures(output / "logs", figures,
+                                       step=run_folder.last_epoch(output / run_folder.HISTORY))
+        partial = output / f"{run_folder.EXPORT}.partial"  # renamed when whole, as the files are
+        shutil.rmtree(partial, ignore_errors=True)
+        export.export_saved_model(model, partial)
+        shutil.rmtree(output / run_folder.EXPORT, ignore_errors=True)
+        partial.rename(output / run_folder.EXPORT)
+    else:
+        print(f"{installed.NO_TENSORFLOW}: no TensorBoard logs and no {run_folder.EXPORT}/ in {output} "
+              f"({run_folder.HISTORY} and {run_folder.METRICS} hold every figure; to serve {run_folder.MODEL}, "
+              "export it where TensorFlow is installed: docs/serving.md#a-run-trained-without-tensorflow)", flush=True)
     files.write_json(output / run_folder.METRICS, figures)
     return figures

@@ -10,13 +10,12 @@ the runner's run folder (checkpoint, history, TensorBoard, backup), the tuner's 
 """
 
 import contextlib
-import math
 import sys
 
 import keras
-import tensorflow as tf
 
-from edrnet_tf.data import pipeline, smb, sources, statistics
+from edrnet_tf import installed
+from edrnet_tf.data import sources
 from edrnet_tf.model import EDRNet
 from edrnet_tf.model.losses import objective, objective_targets
 from edrnet_tf.model.metrics import LSS_TERMS, LSSTerm, SegmentAccuracy
@@ -141,39 +140,29 @@ class TrainingTask:
         """The ``InputStatistics`` of the training split (streamed once, bounded memory); None without
         input normalisation."""
         if self.config.normalize_inputs and self._statistics is None:
-            self._statistics = statistics.split_statistics(self.source.data_dir, "train",
-                                                           train_config(self.settings.task))
+            self._statistics = self.source.statistics("train", train_config(self.settings.task))
         return self._statistics
 
     def training_data(self):
-        """The batched training ``tf.data`` (SMB-augmented for sel when S > 0) and its steps per epoch; built
-        once per task (SMB draws fresh fused videos every epoch)."""
+        """Host placement: the batched training ``tf.data`` (SMB-augmented for sel when S > 0) and its steps per
+        epoch (``host_data.training_batches``); built once per task (SMB draws fresh fused videos every epoch)."""
         if self._training is None:
-            self._training = self._make_training_data()
-        return self._training
+            if self.source.data_dir is None:
+                raise ValueError(f"--data-placement='host' is invalid: expected 'device' where "
+                                 f"{installed.NO_TENSORFLOW} (host placement feeds tf.data)")
+            from edrnet_tf.training import host_data  # TensorFlow: imported on host placement only
 
-    def _make_training_data(self):
-        settings, source = self.settings, self.source
-        if settings.task == "wsel":
-            source.ensure("weakly_supervised")
-        if settings.task == "wsel" or settings.smb_per_class == 0:
-            examples = pipeline.load_split(source.data_dir, "train", config=train_config(settings.task))
-            batches = pipeline.train_pipeline(examples, settings.batch_size, shuffle=True, seed=settings.seed)
-            steps = int(batches.cardinality())
-            return batches, steps if steps > 0 else None
-        arrays = pipeline.split_arrays(source.data_dir, "train", features="variable")  # held once, no NumPy copy
-        fusable = smb.StateDatabase.from_labels(arrays["segment_labels"], arrays["video_label"]).fusable_classes()
-        videos = len(arrays["video_label"]) + settings.smb_per_class * len(fusable)
-        examples = smb.smb_training_dataset(arrays, settings.smb_per_class, seed=settings.seed)
-        examples = examples.apply(tf.data.experimental.assert_cardinality(videos))  # a sized progress bar
-        batches = pipeline.train_pipeline(examples, settings.batch_size, shuffle=False, cache=False)
-        return batches, math.ceil(videos / settings.batch_size)
+            if self.settings.task == "wsel":
+                self.source.ensure("weakly_supervised")
+            self._training = host_data.training_batches(
+                self.source.data_dir, train_config(self.settings.task), self.settings)
+        return self._training
 
     def validation(self):
         """The validation split as NumPy ``{"inputs": {"audio", "visual"}, "segment_labels", "video_label"}``,
         read once."""
         if self._validation is None:
-            arrays = pipeline.split_arrays(self.source.data_dir, "validation")
+            arrays = self.source.arrays("validation")
             self._validation = {"inputs": {"audio": arrays["audio"], "visual": arrays["visual"]},
                                 "segment_labels": arrays["segment_labels"], "video_label": arrays["video_label"]}
         return self._validation
@@ -209,7 +198,9 @@ class TrainingTask:
     def _device_arrays(self):
         """The training split as NumPy (features and labels), to be held on the device."""
         if self._arrays is None:
-            self._arrays = pipeline.split_arrays(self.source.data_dir, "train", config=train_config(self.settings.task))
+            if self.settings.task == "wsel":
+                self.source.ensure("weakly_supervised")
+            self._arrays = self.source.arrays("train", train_config(self.settings.task))
         return self._arrays
 
     def _device_batches(self, arrays, output_names, initial_epoch=0):
@@ -226,16 +217,17 @@ class TrainingTask:
                       metrics=compiled_metrics(self.config, self.settings.task, list(model.output)),
                       jit_compile=self.settings.jit_compile)
 
-    def callbacks(self, own=(), log_dir=None, restore_best=False, epochs=None):
+    def callbacks(self, own=(), views=None, restore_best=False, epochs=None):
         """``own`` callbacks inside the ones that measure and select: segment validation (it adds ``MONITOR``
         to the logs) and the divergence guard before them, early stopping (``restore_best``: back to the best
         epoch at the end; with no patience set, it then waits ``epochs``) and, with the plateau schedule,
-        ``ReduceLROnPlateau`` after them. ``log_dir``: where validation writes its per-class views."""
+        ``ReduceLROnPlateau`` after them. ``views``: what validation hands its per-class views to
+        (``tensorboard.ValidationViews``)."""
         settings, config, validation = self.settings, self.config, self.validation()
         monitor = dict(monitor=MONITOR, mode="max")
         found = [
             callbacks.SegmentValidation(validation["inputs"], validation["segment_labels"],
-                                        validation.get("video_label"), config, settings.task, log_dir=log_dir,
+                                        validation.get("video_label"), config, settings.task, views=views,
                                         batch_size=settings.batch_size, every=settings.per_class_every),
             callbacks.StopOnDivergence(),  # raises before any later callback saves a diverged model
             *own,

@@ -2,17 +2,22 @@
 
 ``TensorBoard`` writes the epoch logs under grouped tags (``loss/``, ``accuracy/``, ``lss/``,
 ``learning_rate``) in the ``train`` and ``validation`` runs; ``HParams`` declares the run's settings and
-metrics and writes its session; ``write_test_figures`` adds the test figures after training. One step
+metrics and writes its session; ``ValidationViews`` draws the per-class validation accuracy and the confusion
+matrix; ``write_test_figures`` adds the test figures after training. One step
 numbering everywhere: the epoch index from 0 (Keras' own and ``history.csv``'s ``epoch`` column; the
 progress bar prints it + 1). docs/tensorboard.md describes every run and tag.
 """
 
+import io
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
+from edrnet_tf import ave
+from edrnet_tf.model import metrics
 from edrnet_tf.training.callbacks import MONITOR
 
 # Keras' epoch-log names (less "val_") -> the tag both runs write them under, so train and validation overlay.
@@ -58,6 +63,70 @@ class TensorBoard(keras.callbacks.TensorBoard):
                 with writer.as_default():
                     for tag, value in values.items():
                         self.summary.scalar(tag, value, step=epoch)
+
+
+def confusion_image(matrix, class_names, title):
+    """A [1, H, W, 4] uint8 PNG-decoded picture of a row-normalised confusion matrix (rows = true class)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    matrix = np.asarray(matrix, dtype=np.float64)
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    figure, axes = pyplot.subplots(figsize=(9, 8), dpi=80)
+    axes.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
+    ticks = np.arange(len(class_names))
+    axes.set_xticks(ticks, class_names, rotation=90, fontsize=6)
+    axes.set_yticks(ticks, class_names, fontsize=6)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    pyplot.close(figure)
+    return tf.image.decode_png(buffer.getvalue(), channels=4)[None]
+
+
+class ValidationViews:
+    """The per-class views of ``callbacks.SegmentValidation``'s predictions in a TensorBoard folder: a
+    ``per_class_accuracy/<class>`` scalar per class present and the ``confusion_matrix`` image, at step = epoch.
+
+    Args:
+        log_dir: the TensorBoard run folder (the run's ``logs/validation``).
+        class_names: the C class names (AVE's by default).
+    """
+
+    def __init__(self, log_dir, class_names=None):
+        self.writer = tf.summary.create_file_writer(str(log_dir))
+        self.class_names = list(class_names or ave.class_names())
+
+    def write(self, epoch, segment_labels, probs):
+        num_classes = len(self.class_names)
+        confusion = metrics.ConfusionMatrix(num_classes=num_classes)
+        confusion.update_state(segment_labels, probs)
+        per_class = metrics.PerClassAccuracy(num_classes=num_classes)
+        per_class.update_state(segment_labels, probs)
+        with self.writer.as_default(step=epoch):
+            for name, value in zip(self.class_names, np.asarray(per_class.result())):
+                if np.isfinite(value):
+                    tf.summary.scalar(f"per_class_accuracy/{name}", float(value))
+            tf.summary.image("confusion_matrix",
+                             confusion_image(confusion.result(), self.class_names,
+                                             f"validation at step {epoch} (rows: true, normalised)"))
+        self.writer.flush()
+
+    def flush(self):
+        self.writer.flush()
+
+
+def write_scalars(log_dir, values, step=0):
+    """Writes ``{tag: float}`` scalars to the TensorBoard folder ``log_dir``."""
+    with tf.summary.create_file_writer(str(log_dir)).as_default(step=step):
+        for tag, value in values.items():
+            tf.summary.scalar(tag, float(value))
 
 
 def hparams_values(config, settings):

@@ -1,0 +1,68 @@
+"""``TfdsSource``: a run's data read from the built ``tfds_ave`` (TensorFlow Datasets), built on demand from
+the manual folder it came from (``data.builds``)."""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from edrnet_tf.data import builds, pipeline, statistics
+from edrnet_tf.data.sources import DataSource
+
+STREAM_BATCH = 64  # videos read at a time by split_statistics
+
+
+def split_statistics(data_dir, split="train", config="supervised"):
+    """``InputStatistics`` of one built ``tfds_ave`` split, read ``STREAM_BATCH`` videos at a time."""
+    ds = pipeline.load_split(data_dir, split, config).map(lambda e: {"audio": e["audio"], "visual": e["visual"]})
+    return statistics.stream_statistics(ds.batch(STREAM_BATCH).as_numpy_iterator())
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsSource(DataSource):
+    """A built ``tfds_ave`` in ``data_dir`` (``DataSource`` holds the fields)."""
+
+    def is_built(self, config):
+        return pipeline.is_built(self.data_dir, config)
+
+    def ensure(self, config):
+        """Builds ``config`` from ``manual_dir`` when it is not built yet; raises when it cannot."""
+        if self.is_built(config):
+            return
+        if self.manual_dir is None:
+            raise FileNotFoundError(pipeline.not_built(self.data_dir, config, ", or pass --manual-dir <that folder>"))
+        builds.build_dataset(self.manual_dir, self.data_dir, config=config)
+
+    def has_corrected(self):
+        """Whether C-AVE test labels exist: built, or buildable from a manual folder holding right_labels.h5."""
+        if self.is_built("corrected"):
+            return True
+        return self.manual_dir is not None and (pathlib.Path(self.manual_dir) / "right_labels.h5").exists()
+
+    def layout(self):
+        """``(segments per video, class names)`` of the built data."""
+        features = tfds.builder("tfds_ave/supervised", data_dir=str(self.data_dir)).info.features
+        return features["audio"].shape[0], features["video_label"].names
+
+    def check_corrected_rows(self):
+        test_rows = self.rows("test", "supervised")
+        if self.rows("test", "corrected") != test_rows:
+            raise ValueError(f"tfds_ave/corrected in {self.data_dir}: expected the {len(test_rows)} test rows of "
+                             "tfds_ave/supervised, found other rows")
+
+    def rows(self, split, config):
+        """The sorted ``row`` indices of a built split."""
+        found = pipeline.load_split(self.data_dir, split, config).map(lambda example: example["row"])
+        return sorted(int(row) for batch in found.batch(1024).as_numpy_iterator() for row in batch)
+
+    def arrays(self, split, config="supervised", labels_only=False):
+        """One split in memory (``pipeline.split_arrays``: features, labels and rows, in the stored order);
+        ``labels_only``: ``segment_labels`` alone, without holding the features."""
+        if labels_only:
+            found = pipeline.load_split(self.data_dir, split, config).map(lambda e: e["segment_labels"])
+            return {"segment_labels": np.concatenate(list(found.batch(256).as_numpy_iterator()))}
+        return pipeline.split_arrays(self.data_dir, split, config)
+
+    def statistics(self, split="train", config="supervised"):
+        return split_statistics(self.data_dir, split, config)

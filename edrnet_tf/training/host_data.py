@@ -1,0 +1,27 @@
+"""Host placement (``--data-placement host``, the default): the training split read from the built
+``tfds_ave`` and fed batch by batch from host memory by ``tf.data``, SMB fused videos made on the fly as
+``tf.data`` ops (``data/smb.py``). ``device_data.py`` is the other placement."""
+
+import math
+
+import tensorflow as tf
+
+from edrnet_tf.data import pipeline, smb
+
+
+def training_batches(data_dir, config, settings):
+    """The batched training ``tf.data`` of the ``tfds_ave`` ``config`` (the task's) and ``settings`` (task, S,
+    batch size and seed) and its steps per epoch (None when unknown). With S > 0 (sel) every epoch draws fresh
+    fused videos."""
+    if settings.task == "wsel" or settings.smb_per_class == 0:
+        examples = pipeline.load_split(data_dir, "train", config=config)
+        batches = pipeline.train_pipeline(examples, settings.batch_size, shuffle=True, seed=settings.seed)
+        steps = int(batches.cardinality())
+        return batches, steps if steps > 0 else None
+    arrays = pipeline.split_arrays(data_dir, "train", features="variable")  # held once, no NumPy copy
+    fusable = smb.StateDatabase.from_labels(arrays["segment_labels"], arrays["video_label"]).fusable_classes()
+    videos = len(arrays["video_label"]) + settings.smb_per_class * len(fusable)
+    examples = smb.smb_training_dataset(arrays, settings.smb_per_class, seed=settings.seed)
+    examples = examples.apply(tf.data.experimental.assert_cardinality(videos))  # a sized progress bar
+    batches = pipeline.train_pipeline(examples, settings.batch_size, shuffle=False, cache=False)
+    return batches, math.ceil(videos / settings.batch_size)
