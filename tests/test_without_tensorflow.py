@@ -120,3 +120,12 @@ def test_without_tensorflow_bad_flags_are_one_line(monkeypatch, capsys, argv, ex
         flags.parse_train_args(argv)
     assert exit_.value.code == 2
     assert expected in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_labels_only_give_the_labels_of_the_full_read_without_features(sources_of):
+    for source in sources_of:
+        full, labels = source.arrays("test", "corrected"), source.arrays("test", "corrected", labels_only=True)
+        assert set(labels) == {"segment_labels", "video_label", "row"}
+        for key, value in labels.items():
+            np.testing.assert_array_equal(value, full[key])
+            assert value.dtype == np.int64

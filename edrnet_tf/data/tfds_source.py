@@ -58,10 +58,12 @@ class TfdsSource(DataSource):
 
     def arrays(self, split, config="supervised", labels_only=False):
         """One split in memory (``pipeline.split_arrays``: features, labels and rows, in the stored order);
-        ``labels_only``: ``segment_labels`` alone, without holding the features."""
+        ``labels_only``: its ``segment_labels``, ``video_label`` and ``row``, without holding the features."""
         if labels_only:
-            found = pipeline.load_split(self.data_dir, split, config).map(lambda e: e["segment_labels"])
-            return {"segment_labels": np.concatenate(list(found.batch(256).as_numpy_iterator()))}
+            keys = ("segment_labels", "video_label", "row")
+            found = pipeline.load_split(self.data_dir, split, config).map(lambda e: {k: e[k] for k in keys})
+            batches = list(found.batch(256).as_numpy_iterator())
+            return {k: np.concatenate([batch[k] for batch in batches]).astype(np.int64) for k in keys}
         return pipeline.split_arrays(self.data_dir, split, config)
 
     def statistics(self, split="train", config="supervised"):

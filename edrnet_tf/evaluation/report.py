@@ -47,7 +47,7 @@ def test_split(source, headline="original"):
     label_sets = {"original": test["segment_labels"]}
     if source.has_corrected():
         source.ensure("corrected")
-        corrected = source.arrays("test", "corrected")
+        corrected = source.arrays("test", "corrected", labels_only=True)
         label_sets["corrected"] = aligned_labels(test["row"], corrected, "tfds_ave/corrected")
     if headline not in label_sets:
         raise ValueError(f"--test-labels={headline!r} is invalid: no corrected test labels "
