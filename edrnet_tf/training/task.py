@@ -152,10 +152,7 @@ class TrainingTask:
                                  f"{installed.NO_TENSORFLOW} (host placement feeds tf.data)")
             from edrnet_tf.training import host_data  # TensorFlow: imported on host placement only
 
-            if self.settings.task == "wsel":
-                self.source.ensure("weakly_supervised")
-            self._training = host_data.training_batches(
-                self.source.data_dir, train_config(self.settings.task), self.settings)
+            self._training = host_data.training_batches(self.source.data_dir, self._train_config(), self.settings)
         return self._training
 
     def validation(self):
@@ -198,10 +195,14 @@ class TrainingTask:
     def _device_arrays(self):
         """The training split as NumPy (features and labels), to be held on the device."""
         if self._arrays is None:
-            if self.settings.task == "wsel":
-                self.source.ensure("weakly_supervised")
-            self._arrays = self.source.arrays("train", train_config(self.settings.task))
+            self._arrays = self.source.arrays("train", self._train_config())
         return self._arrays
+
+    def _train_config(self):
+        """The data config the task trains on, made ready (wsel's weakly_supervised is not built by default)."""
+        config = train_config(self.settings.task)
+        self.source.ensure(config)
+        return config
 
     def _device_batches(self, arrays, output_names, initial_epoch=0):
         settings = self.settings
