@@ -1,8 +1,9 @@
-"""Training where TensorFlow is not installed: the release-file source and the train CLI on JAX.
+"""Training where TensorFlow is not installed: the release-file source, the train CLI and a sweep on JAX.
 
 The subprocess test makes TensorFlow (and TFDS, TensorBoard) absent as an uninstalled package is, with an import
 finder that refuses it (``import tensorflow`` raises ``ModuleNotFoundError``), and runs
-``python -m edrnet_tf.train`` on the JAX backend over a synthetic ``.h5`` folder; the in-process tests check
+``python -m edrnet_tf.train`` and a one-trial ``python -m tuning.sweep`` on the JAX backend over a synthetic
+``.h5`` folder; the in-process tests check
 that the release-file source gives what the built ``tfds_ave`` gives.
 """
 
@@ -23,6 +24,7 @@ from edrnet_tf.training import flags
 from helpers import tiny_config
 
 CLI_SCRIPT = """
+import json
 import sys
 
 class NotInstalled:
@@ -32,8 +34,11 @@ class NotInstalled:
 
 sys.meta_path.insert(0, NotInstalled())
 from edrnet_tf import installed, train
+from tuning import sweep
 assert not installed.tensorflow()
-train.main(sys.argv[1:])
+argv = json.loads(sys.argv[1])
+train.main(argv["train"])
+print("trials", len(sweep.main(argv["sweep"])))
 loaded = sorted(m for m in sys.modules if m.startswith(("tensorflow", "tensorboard")))
 assert not loaded, loaded
 import keras
@@ -50,12 +55,14 @@ def sources_of(synthetic_ave_dir, built_ave):
 
 
 @pytest.mark.large
-def test_the_train_cli_runs_on_jax_where_tensorflow_is_not_installed(synthetic_ave_dir, tmp_path):
+def test_train_and_sweep_run_on_jax_where_tensorflow_is_not_installed(synthetic_ave_dir, tmp_path):
     output = tmp_path / "run"
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", CLI_SCRIPT, "--dataset", "ave", "--manual-dir", str(synthetic_ave_dir),
-                           "--data-placement", "device", "--smb-per-class", "2", "--output", str(output), *TINY_FLAGS],
-                          env=env, capture_output=True, text=True)
+    data = ["--dataset", "ave", "--manual-dir", str(synthetic_ave_dir), "--data-placement", "device", *TINY_FLAGS]
+    argv = {"train": [*data, "--smb-per-class", "2", "--output", str(output)],
+            "sweep": ["--study", "fig7d", "--smb-values", "0", "--output", str(tmp_path / "sweep"), *data]}
+    done = subprocess.run([sys.executable, "-c", CLI_SCRIPT, json.dumps(argv)], env=env, capture_output=True,
+                          text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "backend jax" in done.stdout and "TensorFlow is not installed: no TensorBoard logs" in done.stdout
     figures = json.loads((output / "metrics.json").read_text())
@@ -65,6 +72,7 @@ def test_the_train_cli_runs_on_jax_where_tensorflow_is_not_installed(synthetic_a
     assert not (output / "logs").exists() and not (output / "saved_model").exists()
     run = json.loads((output / "run.json").read_text())
     assert run["backend"] == "jax" and run["data"]["data_dir"] is None
+    assert "trials 1" in done.stdout and (tmp_path / "sweep" / "fig7d-ave" / "results.csv").exists()
 
 
 def test_release_files_give_the_built_splits_statistics_and_label_counts(sources_of):

@@ -14,9 +14,13 @@ import time
 import keras
 import keras_tuner
 
+from edrnet_tf import installed
 from edrnet_tf.data import sources
 from edrnet_tf.evaluation import report
-from edrnet_tf.training import task, tensorboard
+from edrnet_tf.training import task
+
+if installed.tensorflow():  # a trial's test figure in its TensorBoard run (the TensorFlow backend)
+    from edrnet_tf.training import tensorboard
 
 OBJECTIVE = task.MONITOR  # "val_segment_accuracy": validation global segment accuracy, gated head
 

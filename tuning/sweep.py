@@ -22,13 +22,16 @@ import time
 import keras
 import keras_tuner
 
-from edrnet_tf import cli
+from edrnet_tf import cli, installed
 from edrnet_tf.cli import OneLineParser, run_main
 from edrnet_tf.config import MODEL_DEFAULTS, EDRNetConfig, model_config
 from edrnet_tf.data import sources
-from edrnet_tf.training import flags, tensorboard
+from edrnet_tf.training import flags
 from tuning import results, studies
 from tuning.hypermodel import OBJECTIVE, EDRNetHyperModel
+
+if installed.tensorflow():  # the TensorBoard logs (TensorFlow backend); a study runs on JAX without TensorFlow
+    from edrnet_tf.training import tensorboard
 
 PROG = "python -m tuning.sweep"
 OPEN_SEARCH_TRIALS = 20
