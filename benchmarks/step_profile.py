@@ -45,6 +45,8 @@ import os
 import platform
 import time
 
+import numpy as np
+
 ROWS = ("step", "step_no_jit", "step_ce_only", "step_no_normalization", "step_no_dropout", "grads", "forward",
         "visual_grads", "visual_forward", "visual_grads_im2col", "temporal_grads", "lss_grads", "adam")
 JAX_ROWS = ("step", "step_no_dropout", "grads", "forward", "visual_forward", "visual_grads", "visual_grads_im2col",
@@ -62,6 +64,24 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def timed_against_matmul(fn, matmul, matmul_flops, repeats):
+    """Seconds per call of ``fn`` (after two warm-up calls) and the same time in units of one ``matmul`` call
+    (of ``matmul_flops``) timed right after each (load-robust), as the JSON fields of a row."""
+    fn(), fn()
+    times, ratios = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        t = time.perf_counter() - start
+        start = time.perf_counter()
+        matmul()
+        ratios.append(t / (time.perf_counter() - start))
+        times.append(t)
+    return {"s_best": min(times), "s_median": float(np.median(times)),
+            "matmul_equivalents_median": float(np.median(ratios)),
+            "matmul_flops_per_s": matmul_flops / float(np.median(np.array(times) / np.array(ratios)))}
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.environ["KERAS_BACKEND"] = args.backend
@@ -72,7 +92,6 @@ def main(argv=None):
     if {"dropout_bits", "ynn_ablation"} & set(args.rows):
         raise SystemExit("step_profile.py: the dropout_bits and ynn_ablation rows are JAX-only (--backend jax)")
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from edrnet_tf import EDRNet, EDRNetConfig, ave
@@ -90,21 +109,7 @@ def main(argv=None):
     matmul_flops = 2 * args.matmul_size ** 3
 
     def measure(fn):
-        fn(), fn()
-        times, ratios = [], []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            fn()
-            t = time.perf_counter() - start
-            start = time.perf_counter()
-            mm(mm_a).numpy()
-            m = time.perf_counter() - start
-            times.append(t)
-            ratios.append(t / m)
-        # seconds, and the same time in units of one matmul timed right after it (load-robust)
-        return {"s_best": min(times), "s_median": float(np.median(times)),
-                "matmul_equivalents_median": float(np.median(ratios)),
-                "matmul_flops_per_s": matmul_flops / float(np.median(np.array(times) / np.array(ratios)))}
+        return timed_against_matmul(fn, lambda: mm(mm_a).numpy(), matmul_flops, args.repeats)
 
     def build(config=None, objective="sel", jit=True):
         keras.backend.clear_session()
@@ -234,7 +239,6 @@ def main_jax(args):
     import jax
     import jax.numpy as jnp
     import keras
-    import numpy as np
 
     from edrnet_tf import EDRNet, EDRNetConfig, ave
     from edrnet_tf.model import losses
@@ -253,20 +257,7 @@ def main_jax(args):
     matmul_flops = 2 * args.matmul_size ** 3
 
     def measure(fn):
-        fn(), fn()
-        times, ratios = [], []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            fn()
-            t = time.perf_counter() - start
-            start = time.perf_counter()
-            mm(mm_a).block_until_ready()
-            m = time.perf_counter() - start
-            times.append(t)
-            ratios.append(t / m)
-        return {"s_best": min(times), "s_median": float(np.median(times)),
-                "matmul_equivalents_median": float(np.median(ratios)),
-                "matmul_flops_per_s": matmul_flops / float(np.median(np.array(times) / np.array(ratios)))}
+        return timed_against_matmul(fn, lambda: mm(mm_a).block_until_ready(), matmul_flops, args.repeats)
 
     def build(config=None):
         keras.backend.clear_session()
