@@ -18,11 +18,6 @@ CONFIG_FILES = {"supervised": (), "corrected": (files.RIGHT_LABELS,),
 class ReleaseSource(DataSource):
     """The release files in ``manual_dir`` (``DataSource`` holds the fields; ``data_dir`` is None)."""
 
-    def is_built(self, config):
-        """Whether the files of ``config`` are in the folder (nothing is built on this path)."""
-        names = (files.AUDIO, files.VISUAL, files.ANNOTATIONS) + CONFIG_FILES[config]
-        return all((pathlib.Path(self.manual_dir) / name).exists() for name in names)
-
     def ensure(self, config):
         """Raises one line naming the missing files ``config`` reads."""
         names = (files.AUDIO, files.VISUAL, files.ANNOTATIONS) + CONFIG_FILES[config]
