@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edrnet_tf import EDRNet, EDRNetConfig
+from edrnet_tf import EDRNet, EDRNetConfig, installed
+from edrnet_tf import export as export_cli
+from edrnet_tf.cli import run_main
 from edrnet_tf.serving import export
 
 TINY = EDRNetConfig(width=16, visual_width=8)
@@ -109,3 +111,70 @@ def test_served_labels_are_b2ilc_of_the_argmax_where_b2ilc_changes_them(tmp_path
     served = serve(audio=tf.constant(audio), visual=tf.constant(visual))
     np.testing.assert_array_equal(served["labels_raw"].numpy(), [FIXED_RAW] * 2)
     np.testing.assert_array_equal(served["labels"].numpy(), b2ilc_reference([FIXED_RAW] * 2))
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    model = EDRNet(TINY)
+    audio, visual = features(2, 10, seed=3)
+    expected = model.predict({"audio": audio, "visual": visual}, verbose=0)["probs"]
+    (tmp_path / "run").mkdir()
+    model.save(tmp_path / "run" / "model.keras")
+    return tmp_path / "run", (audio, visual), expected
+
+
+def test_export_cli_writes_the_saved_model_of_a_run_folder_replacing_an_earlier_one(run_dir, capsys):
+    folder, (audio, visual), expected = run_dir
+    (folder / "saved_model").mkdir()
+    (folder / "saved_model" / "stale.txt").write_text("an earlier export")
+    export_cli.main(["--model", str(folder)])
+    assert f"Wrote {folder / 'saved_model'}" in capsys.readouterr().out
+    assert sorted(p.name for p in folder.iterdir()) == ["model.keras", "saved_model"]  # no .partial left
+    assert not (folder / "saved_model" / "stale.txt").exists()
+    serve = tf.saved_model.load(str(folder / "saved_model")).signatures["serving_default"]
+    np.testing.assert_allclose(serve(audio=tf.constant(audio), visual=tf.constant(visual))["probs"].numpy(),
+                               expected, rtol=1e-4, atol=1e-6)
+
+
+def test_export_cli_writes_beside_a_keras_file_or_to_output(run_dir, tmp_path):
+    folder, _, _ = run_dir
+    assert export_cli.main(["--model", str(folder / "model.keras")]) == folder / "model_saved_model"
+    assert export_cli.main(["--model", str(folder), "--output", str(tmp_path / "sm")]) == tmp_path / "sm"
+    assert (tmp_path / "sm" / "saved_model.pb").exists() and (folder / "model_saved_model" / "saved_model.pb").exists()
+
+
+def test_a_failed_export_keeps_the_earlier_one_and_leaves_no_partial(run_dir, monkeypatch):
+    folder, _, _ = run_dir
+    (folder / "saved_model").mkdir()
+    (folder / "saved_model" / "saved_model.pb").write_text("the earlier export")
+
+    def fail_half_way(model, path):
+        path.mkdir()
+        (path / "variables").mkdir()
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export, "export_saved_model", fail_half_way)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_cli.main(["--model", str(folder)])
+    assert sorted(p.name for p in folder.iterdir()) == ["model.keras", "saved_model"]
+    assert (folder / "saved_model" / "saved_model.pb").read_text() == "the earlier export"
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--model", "{tmp}/nowhere"], "--model='{tmp}/nowhere' is invalid: expected a .keras file or a run folder "
+                                   "holding model.keras, found nothing"),
+    (["--model", "{tmp}"], "--model='{tmp}' is invalid: expected a .keras file or a run folder holding model.keras, "
+                           "found a folder without it"),
+])
+def test_export_cli_names_a_missing_model_in_one_line(tmp_path, argv, expected):
+    with pytest.raises(SystemExit) as exited:
+        run_main(export_cli.PROG, export_cli.main, [a.format(tmp=tmp_path) for a in argv])
+    assert exited.value.code == f"{export_cli.PROG}: error: {expected.format(tmp=tmp_path)}"
+
+
+def test_export_cli_without_tensorflow_says_so_in_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(installed, "tensorflow", lambda: False)
+    with pytest.raises(SystemExit, match="2"):
+        export_cli.main(["--model", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "TensorFlow is not installed: expected it for a SavedModel" in err

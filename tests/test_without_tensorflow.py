@@ -3,7 +3,7 @@
 The subprocess test makes TensorFlow (and TFDS, TensorBoard) absent as an uninstalled package is, with an import
 finder that refuses it (``import tensorflow`` raises ``ModuleNotFoundError``), and runs
 ``python -m edrnet_tf.train`` and a one-trial ``python -m tuning.sweep`` on the JAX backend over a synthetic
-``.h5`` folder; the in-process tests check
+``.h5`` folder, then exports the run's SavedModel in-process (where TensorFlow is); the in-process tests check
 that the release-file source gives what the built ``tfds_ave`` gives.
 """
 
@@ -12,10 +12,12 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from edrnet_tf import EDRNet, installed
+from edrnet_tf import EDRNet, export, installed
 from edrnet_tf.data import sources
 from edrnet_tf.data.release_source import ReleaseSource
 from edrnet_tf.data.tfds_source import TfdsSource
@@ -73,6 +75,14 @@ def test_train_and_sweep_run_on_jax_where_tensorflow_is_not_installed(synthetic_
     run = json.loads((output / "run.json").read_text())
     assert run["backend"] == "jax" and run["data"]["data_dir"] is None
     assert "trials 1" in done.stdout and (tmp_path / "sweep" / "fig7d-ave" / "results.csv").exists()
+    # ... and where TensorFlow is installed, python -m edrnet_tf.export serves what JAX trained
+    export.main(["--model", str(output)])
+    model, rng = keras.saving.load_model(output / "model.keras"), np.random.default_rng(0)
+    audio = rng.normal(size=(2, 10, 128)).astype("float32")
+    visual = rng.uniform(size=(2, 10, 7, 7, 512)).astype("float32")
+    serve = tf.saved_model.load(str(output / "saved_model")).signatures["serving_default"]
+    np.testing.assert_allclose(serve(audio=tf.constant(audio), visual=tf.constant(visual))["probs"].numpy(),
+                               model.predict({"audio": audio, "visual": visual}, verbose=0)["probs"], atol=1e-5)
 
 
 def test_release_files_give_the_built_splits_statistics_and_label_counts(sources_of):

@@ -7,6 +7,7 @@ A shorter N fails with an ``InvalidArgumentError`` saying the minimum.
 """
 
 import pathlib
+import shutil
 
 import keras
 import tensorflow as tf
@@ -67,3 +68,19 @@ def export_saved_model(model, path):
     archive.write_out(str(path), verbose=False)
     return pathlib.Path(path)
 
+
+
+def write_saved_model(model, path):
+    """``export_saved_model`` into ``path.partial``, renamed to ``path`` when whole: an earlier export at ``path``
+    is replaced only by a complete one, and a failed export leaves nothing half-written there."""
+    path = pathlib.Path(path)
+    partial = path.with_name(f"{path.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        export_saved_model(model, partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(path, ignore_errors=True)
+    partial.rename(path)
+    return path

@@ -13,7 +13,6 @@ leaves the best earlier checkpoint as it was.
 
 import json
 import pathlib
-import shutil
 
 import keras
 
@@ -127,14 +126,10 @@ def finish(output, source, settings):
     if installed.tensorflow():
         tensorboard.write_test_figures(output / "logs", figures,
                                        step=run_folder.last_epoch(output / run_folder.HISTORY))
-        partial = output / f"{run_folder.EXPORT}.partial"  # renamed when whole, as the files are
-        shutil.rmtree(partial, ignore_errors=True)
-        export.export_saved_model(model, partial)
-        shutil.rmtree(output / run_folder.EXPORT, ignore_errors=True)
-        partial.rename(output / run_folder.EXPORT)
+        export.write_saved_model(model, output / run_folder.EXPORT)
     else:
         print(f"{installed.NO_TENSORFLOW}: no TensorBoard logs and no {run_folder.EXPORT}/ in {output} "
               f"({run_folder.HISTORY} and {run_folder.METRICS} hold every figure; to serve {run_folder.MODEL}, "
-              "export it where TensorFlow is installed: docs/serving.md#a-run-trained-without-tensorflow)", flush=True)
+              f"run python -m edrnet_tf.export --model {output} where TensorFlow is installed)", flush=True)
     files.write_json(output / run_folder.METRICS, figures)
     return figures
