@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edrnet_tf import EDRNet, EDRNetConfig, installed
+from edrnet_tf import EDRNet, EDRNetConfig
 from edrnet_tf import export as export_cli
+from edrnet_tf import installed
 from edrnet_tf.cli import run_main
 from edrnet_tf.serving import export
 
