@@ -1,4 +1,4 @@
-"""The health line: a head that ends at the always-majority rate is named in metrics.json and the table."""
+"""The health lines: a head that ends at the always-majority rate, a run still improving at its last epoch."""
 
 from edrnet_tf.evaluation import report
 
@@ -26,3 +26,16 @@ def test_the_printed_table_ends_with_the_warnings():
     table = report.format_table({"dataset": "synthetic", "test_segments": 40, "test": test,
                                  "majority_baseline": MAJORITY, "health": report.health_warnings(test, MAJORITY)})
     assert table.splitlines()[-1].startswith("WARNING: the gated head")
+
+
+def test_a_run_whose_last_epoch_set_a_new_best_validation_is_named_unconverged():
+    found = report.convergence_warnings([0.17, 0.55, 0.71, 0.7949])
+    assert len(found) == 1
+    assert "peaked at the last epoch (4: 0.7949)" in found[0] and "more --epochs" in found[0]
+
+
+def test_a_run_that_peaked_earlier_or_plateaued_gives_no_convergence_warning():
+    assert report.convergence_warnings([0.5, 0.86, 0.84]) == []
+    assert report.convergence_warnings([0.5, 0.86, 0.86]) == []  # the tie keeps the earlier checkpoint
+    assert report.convergence_warnings([0.5]) == []
+    assert report.convergence_warnings([]) == []

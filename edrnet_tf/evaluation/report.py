@@ -105,6 +105,15 @@ def health_warnings(test_figures, majority, margin=HEALTH_MARGIN):
     return found
 
 
+def convergence_warnings(validation_curve):
+    """A line when the run's last epoch set a new best validation accuracy: it was still rising, training
+    stopped before it converged (the CPU demo once ended so at 0.79, where more training reached 0.86)."""
+    if len(validation_curve) < 2 or validation_curve[-1] <= max(validation_curve[:-1]):
+        return []
+    return [f"WARNING: validation accuracy peaked at the last epoch ({len(validation_curve)}: "
+            f"{validation_curve[-1]:.4f}): it was still rising, more --epochs (or a higher --learning-rate) may help"]
+
+
 def format_table(report):
     """The small printed table: one row per head and B2ILC setting, one column per label set."""
     columns = list(report["test"])

@@ -75,13 +75,17 @@ def write_run(output, run, trained):
     files.write_json(pathlib.Path(output) / RUN, {**run, "trained": trained})
 
 
+def validation_curve(history_csv):
+    """The ``val_segment_accuracy`` of every epoch ``history.csv`` holds, in order ([] without one)."""
+    if not history_csv.exists():
+        return []
+    with history_csv.open() as f:
+        return [float(row[callbacks.MONITOR]) for row in csv.DictReader(f) if row.get(callbacks.MONITOR)]
+
+
 def best_so_far(history_csv):
     """The best ``val_segment_accuracy`` of a resumed run's earlier epochs (None for a fresh run)."""
-    if not history_csv.exists():
-        return None
-    with history_csv.open() as f:
-        values = [float(row[callbacks.MONITOR]) for row in csv.DictReader(f) if row.get(callbacks.MONITOR)]
-    return max(values) if values else None
+    return max(validation_curve(history_csv), default=None)
 
 
 def last_epoch(history_csv):

@@ -121,7 +121,9 @@ def finish(output, source, settings):
     model = keras.saving.load_model(output / run_folder.MODEL)
     run_folder.check_finite_weights(model, output / run_folder.MODEL)
     figures = report.test_report(model, source, settings.batch_size, headline=settings.test_labels)
-    figures["best_epoch_val_segment_accuracy"] = best_so_far(output / run_folder.HISTORY)
+    curve = run_folder.validation_curve(output / run_folder.HISTORY)
+    figures["best_epoch_val_segment_accuracy"] = max(curve, default=None)
+    figures["health"] += report.convergence_warnings(curve)
     print(report.format_table(figures))
     if installed.tensorflow():
         tensorboard.write_test_figures(output / "logs", figures,
