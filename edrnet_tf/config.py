@@ -205,6 +205,7 @@ class TrainSettings:
     task: str = "sel"
     test_labels: str = "original"
     smb_per_class: int = _AVE["smb_per_class"]
+    smb_sequences: str = "machine"
     batch_size: int = _AVE["batch_size"]
     epochs: int = _AVE["epochs"]
     optimizer: str = _AVE["optimizer"]

@@ -154,6 +154,76 @@ def test_sequence_probabilities_follow_the_stepwise_uniform_rule():
         assert p == pytest.approx(expected)
 
 
+def label_text(seq):
+    """The B/F text of a state sequence, from TABLE1 above."""
+    return "".join(TABLE1[smb.STATE_NAMES[s]][0] for s in seq)
+
+
+def text_of(labels, c):
+    """The B/F text of one video's segment labels, for its class c."""
+    return "".join("F" if l == c else "B" for l in labels)
+
+
+def class_patterns(seg, vid, c):
+    """{B/F text: training videos} of class c."""
+    texts = [text_of(row, c) for row in seg[vid == c]]
+    return {t: texts.count(t) for t in set(texts)}
+
+
+def test_labels_rule_gives_each_label_pattern_its_share_of_the_training_videos_split_by_the_machine():
+    seg, vid = make_split(extra=12, seed=3)
+    machine = smb.StateDatabase.from_labels(seg, vid)
+    labels = smb.StateDatabase.from_labels(seg, vid, sequence_rule="labels")
+    for c in (0, 1, 2):
+        seqs = labels.sequences(c)
+        probs, stepwise = labels.sequence_probabilities(c), machine.sequence_probabilities(c)
+        np.testing.assert_array_equal(stepwise, sequence_probabilities(seqs))
+        texts = [label_text(q) for q in seqs]
+        real = class_patterns(seg, vid, c)
+        made = {t: n for t, n in real.items() if t in texts}
+        assert sum(made.values()) >= 0.9 * sum(real.values())  # the machine makes (nearly) every real pattern
+        assert probs.sum() == pytest.approx(1.0)
+        for text in set(texts):
+            mine = [k for k, t in enumerate(texts) if t == text]
+            assert probs[mine].sum() == pytest.approx(made.get(text, 0) / sum(made.values()))
+            if made.get(text):  # within a pattern, the step-wise rule's proportions
+                np.testing.assert_allclose(probs[mine] / probs[mine].sum(), stepwise[mine] / stepwise[mine].sum())
+
+
+def test_labels_rule_fused_videos_have_the_label_patterns_of_the_training_videos():
+    seg, vid = make_split(extra=12, seed=3)
+    audio, visual = features(len(vid))
+    db = smb.StateDatabase.from_labels(seg, vid, sequence_rule="labels")
+    fused = take(smb.fused_dataset(db, audio, visual, per_class=2000, seed=1), batch=4096)
+    for c in (0, 1, 2):
+        real = class_patterns(seg, vid, c)
+        got = [text_of(row, c) for row in fused["segment_labels"][fused["video_label"] == c]]
+        assert set(got) <= set(real)
+        made = {t: n for t, n in real.items() if t in set(label_text(q) for q in db.sequences(c))}
+        for text, n in made.items():  # each pattern's share within 4 standard errors
+            share, want = got.count(text) / len(got), n / sum(made.values())
+            assert abs(share - want) <= 4 * np.sqrt(want * (1 - want) / len(got)) + 1e-9, (c, text)
+
+
+def test_training_set_with_the_labels_rule_fuses_only_training_label_patterns():
+    seg, vid = make_split(extra=0)  # per class the patterns 0-10, 0-4, 4-10 and 3-7 s
+    audio, visual = features(len(vid))
+    arrays = {"audio": audio, "visual": visual, "segment_labels": seg, "video_label": vid}
+
+    def texts(rule):
+        out = take(smb.smb_training_dataset(arrays, 200, seed=2, sequence_rule=rule))
+        return {text_of(row, c) for row, c in zip(out["segment_labels"], out["video_label"])}
+
+    real = {text_of(row, c) for row, c in zip(seg, vid)}
+    assert texts("labels") == real and len(texts("machine")) > len(real)
+
+
+def test_an_unknown_sequence_rule_is_refused_in_one_line():
+    seg, vid = make_split(classes=(0,), extra=0)
+    with pytest.raises(ValueError, match=r"^SMB: sequence_rule must be one of machine, labels, found 'data'$"):
+        smb.StateDatabase.from_labels(seg, vid, sequence_rule="data")
+
+
 # ---- state databases (Table 1) ----------------------------------------------------------------------------------
 
 def test_state_database_holds_every_table1_instance_as_indices(split):

@@ -3,6 +3,7 @@
 import dataclasses
 
 import keras
+import numpy as np
 import pytest
 
 from edrnet_tf import EDRNetConfig, train
@@ -10,6 +11,7 @@ from edrnet_tf.cli import run_main
 from edrnet_tf.config import TRAINING_DEFAULTS
 from edrnet_tf.data import synthetic
 from edrnet_tf.training import distribution, flags, runner
+from edrnet_tf.training.task import TrainingTask
 
 
 def test_no_flags_give_the_cpu_demo_model_and_schedule():
@@ -40,6 +42,16 @@ def test_lr_scaling_flag_scales_the_learning_rate_to_the_batch_size():
     _, settings = flags.parse_train_args(["--batch-size", "64", "--learning-rate", "1e-3", "--lr-scaling", "linear"])
     assert settings.lr_scaling == "linear" and settings.scaled_learning_rate == pytest.approx(4e-3)  # demo batch 16
     assert flags.parse_train_args([])[1].lr_scaling == "none"
+
+
+def test_smb_sequences_flag_reaches_the_fusion_sampler():
+    assert flags.parse_train_args([])[1].smb_sequences == "machine"
+    config, settings = flags.parse_train_args(["--smb-sequences", "labels"])
+    seg = np.full((4, 10), 28)
+    seg[:, 2:8] = 3
+    batches = TrainingTask(config, settings)._device_batches({"segment_labels": seg, "video_label": np.full(4, 3)},
+                                                             ["probs"])
+    assert batches.sampler.db.sequence_rule == "labels"
 
 
 def test_a_model_flag_overrides_the_demo_model_default():

@@ -65,6 +65,7 @@ def build_parser():
                        help="d values instead of the study's (e.g. --widths 32 for a tiny model).")
     space.add_argument("--smb-values", type=int_list, default=None, metavar="S,...",
                        help="SMB S values instead of the study's (0 = no fusion).")
+    flags.add_smb_sequences_flag(space)
     space.add_argument("--lambda2", type=float, default=None,
                        help=f"Fix lambda2 (the open searches tune it). Default: {EDRNetConfig.lambda2}.")
     space.add_argument("--visual-width", type=cli.positive_int, default=None,

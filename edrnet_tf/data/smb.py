@@ -4,17 +4,17 @@ Rao et al., AAAI 2022, Algorithm 1 (SMB intra-class video fusion) with the state
 state machine of Fig. 4 as docs/design.md "SMB state machine" reads it (see ``smb_states``). The machine's valid state
 sequences are enumerated once in Python; in the graph a fused video is drawn in three steps, all
 TensorFlow ops: a state sequence of its class (``tf.random.stateless_categorical`` over the enumerated
-sequences, each weighted by the step-wise uniform rule), one random instance per state from the class's
-state database (Algorithm 1, line 8), and the segments' audio and visual features gathered by
-(source row, source segment) from the training features held once in memory as ``tf.Variable``s.
+sequences, weighted by the database's sequence rule: the step-wise uniform rule by default), one random
+instance per state from the class's state database (Algorithm 1, line 8), and the segments' audio and
+visual features gathered by (source row, source segment) from the training features held once in memory
+as ``tf.Variable``s.
 """
 
 import numpy as np
 import tensorflow as tf
 
 from edrnet_tf import ave
-from edrnet_tf.data.smb_states import (NUM_STATES, STATE_NAMES, StateDatabase, enumerate_sequences,
-                                       sequence_probabilities, sequence_tables)
+from edrnet_tf.data.smb_states import NUM_STATES, STATE_NAMES, StateDatabase, enumerate_sequences, sequence_tables
 
 __all__ = ["STATE_NAMES", "StateDatabase", "enumerate_sequences", "fused_dataset", "hold_features",
            "smb_training_dataset"]
@@ -35,8 +35,8 @@ class _Sampler:
         tables = sequence_tables(sequences, n)
         logits = np.full((len(classes), len(sequences)), -np.inf, np.float32)
         for i, c in enumerate(classes):
-            own = db.sequences(c)
-            logits[i, [index[seq] for seq in own]] = np.log(sequence_probabilities(own))
+            with np.errstate(divide="ignore"):  # a sequence of probability 0 ("labels" rule) gets -inf
+                logits[i, [index[seq] for seq in db.sequences(c)]] = np.log(db.sequence_probabilities(c))
         self.num_classes = len(classes)
         self.n_segments = n
         self.background = db.background
@@ -164,7 +164,7 @@ def fused_dataset(db, audio, visual, per_class=None, seed=0):
     return _keep_alive(fused, audio, visual)
 
 
-def smb_training_dataset(train_arrays, per_class, seed=0, background=ave.BACKGROUND):
+def smb_training_dataset(train_arrays, per_class, seed=0, background=ave.BACKGROUND, sequence_rule="machine"):
     """The SMB-augmented training set: the original videos plus ``per_class`` fused videos per class.
 
     As in the paper (Implementation Details, S = 250), the fused videos come from the training split
@@ -179,6 +179,7 @@ def smb_training_dataset(train_arrays, per_class, seed=0, background=ave.BACKGRO
             own references to the NumPy features to keep one copy in memory.
         per_class: S, fused videos per class and epoch; 0 gives the originals only.
         seed: shuffling and fusion seed.
+        sequence_rule: how state sequences are weighted, ``smb_states.SEQUENCE_RULES`` ("machine" or "labels").
     Returns:
         unbatched ``tf.data.Dataset`` of dicts {audio, visual, segment_labels, video_label} (int64 labels).
     """
@@ -188,7 +189,7 @@ def smb_training_dataset(train_arrays, per_class, seed=0, background=ave.BACKGRO
     per_class = _check_per_class(per_class, allow_none=False)
     labels = np.asarray(train_arrays["segment_labels"])
     videos = np.asarray(train_arrays["video_label"])
-    db = StateDatabase.from_labels(labels, videos, background)
+    db = StateDatabase.from_labels(labels, videos, background, sequence_rule)
     audio = _hold("audio", train_arrays["audio"], db.num_rows, db.n_segments)
     visual = _hold("visual", train_arrays["visual"], db.num_rows, db.n_segments)
     label_table = tf.constant(labels.astype(np.int64))

@@ -2,9 +2,10 @@
 
 Rao et al., AAAI 2022, Algorithm 1 (lines 5-9) with the states of Table 1 and the machine of Fig. 4 as
 ``smb_states`` (docs/design.md "SMB state machine") reads them, drawn exactly as ``smb._Sampler.draw`` does:
-for a fused video of class c, one state sequence among ``StateDatabase.sequences(c)`` with the step-wise
-uniform probabilities of ``sequence_probabilities``, then one uniform instance of each state from the class's
-state database, its segments named by (source row, source segment). Only indices come out: the features
+for a fused video of class c, one state sequence among ``StateDatabase.sequences(c)`` with the probabilities
+of ``StateDatabase.sequence_probabilities(c)`` (the step-wise uniform rule, or label patterns as in the
+training videos), then one uniform instance of each state from the class's state database, its segments
+named by (source row, source segment). Only indices come out: the features
 are gathered where they are held (``training.device_data``), so nothing here touches a feature array.
 The random draws differ from ``smb.py``'s (NumPy, not TensorFlow's stateless ops); the distribution is
 the same (tests/test_device_training.py compares the two).
@@ -12,7 +13,7 @@ the same (tests/test_device_training.py compares the two).
 
 import numpy as np
 
-from edrnet_tf.data.smb_states import sequence_probabilities, sequence_tables
+from edrnet_tf.data.smb_states import sequence_tables
 
 KEYS = ("source_rows", "source_segments", "segment_labels", "video_label", "states")
 
@@ -44,8 +45,8 @@ class FusionSampler:
         self._tables = [self._class_table(int(c)) for c in self.classes]
 
     def _class_table(self, c):
-        sequences = self.db.sequences(c)
-        return {"probabilities": sequence_probabilities(sequences), **sequence_tables(sequences, self.n_segments)}
+        return {"probabilities": self.db.sequence_probabilities(c), **sequence_tables(self.db.sequences(c),
+                                                                                     self.n_segments)}
 
     @property
     def num_classes(self):

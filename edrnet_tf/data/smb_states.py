@@ -38,6 +38,9 @@ NEXT_STATES = {
 }
 FINAL_STATES = (BG_1, BG_2, END_1, END_2)
 EVENT_STATES = (START_1, START_2, CONTINUE_1, CONTINUE_2, END_1, END_2)
+# How a class's state sequences are weighted (sequence_probabilities): the machine's step-wise uniform rule, or
+# label patterns as frequent as in the class's training videos (docs/smb.md).
+SEQUENCE_RULES = ("machine", "labels")
 
 
 def enumerate_sequences(n_segments=ave.N_SEGMENTS, states=None, include_background_only=False):
@@ -73,19 +76,42 @@ def _enumerate(n_segments, allowed, include_background_only):
     return tuple(sorted(found))
 
 
-def sequence_probabilities(sequences):
-    """The probability the step-wise uniform rule gives each of ``sequences`` (docs/design.md "SMB state machine").
+def sequence_probabilities(sequences, pattern_counts=None):
+    """The probability of each of ``sequences`` under a sequence rule (docs/design.md "SMB state machine").
 
-    At each step the machine picks uniformly among the states that continue the current prefix into
-    some sequence of ``sequences`` (the valid, completable ones), so a sequence's probability is the
-    product over its steps of 1 / (number of such choices). Returns float64 [len(sequences)], sum 1.
+    ``"machine"`` (``pattern_counts`` None): the step-wise uniform rule. At each step the machine picks
+    uniformly among the states that continue the current prefix into some sequence of ``sequences`` (the
+    valid, completable ones), so a sequence's probability is the product over its steps of 1 / (number of
+    such choices).
+
+    ``"labels"`` (``pattern_counts``, {foreground pattern: training videos}): the fused videos' label
+    patterns follow the training videos'. Each pattern the sequences can make gets its share of the videos
+    whose pattern it is (patterns the machine cannot make are left out), split over the sequences that make
+    it in proportion to the step-wise rule.
+
+    Returns float64 [len(sequences)], sum 1.
     """
     choices = {}
     for seq in sequences:
         for i in range(len(seq)):
             choices.setdefault(seq[:i], set()).add(seq[i])
     probs = np.array([np.prod([1.0 / len(choices[seq[:i]]) for i in range(len(seq))]) for seq in sequences])
-    return probs
+    if pattern_counts is None:
+        return probs
+    patterns = [label_pattern(seq) for seq in sequences]
+    within = {}
+    for pattern, p in zip(patterns, probs):
+        within[pattern] = within.get(pattern, 0.0) + p
+    made = sum(pattern_counts.get(pattern, 0) for pattern in within)
+    if not made:
+        raise ValueError("SMB: none of the training videos' label patterns can be made by the state machine")
+    return np.array([pattern_counts.get(pattern, 0) / made * p / within[pattern]
+                     for pattern, p in zip(patterns, probs)])
+
+
+def label_pattern(sequence):
+    """The foreground/background pattern (tuple of bool, one per segment) of a state ``sequence``."""
+    return tuple(fg for s in sequence for fg in STATE_FOREGROUND[s])
 
 
 def sequence_tables(sequences, n_segments):
@@ -104,6 +130,12 @@ def sequence_tables(sequences, n_segments):
                 seg_state[k, t], seg_offset[k, t], seg_fg[k, t] = j, o, STATE_FOREGROUND[s][o]
                 t += 1
     return {"states": states, "seg_state": seg_state, "seg_offset": seg_offset, "seg_fg": seg_fg}
+
+
+def _pattern_counts(foreground):
+    """{pattern: rows} of a [M, N] bool array."""
+    patterns, counts = np.unique(foreground, axis=0, return_counts=True)
+    return {tuple(bool(x) for x in pattern): int(count) for pattern, count in zip(patterns, counts)}
 
 
 def _class_name(c, background):
@@ -126,6 +158,8 @@ class StateDatabase:
         num_videos: int64 [num_classes], training videos per event class.
         n_segments: N.
         background: the background label (also the number of event classes).
+        patterns: per event class, {foreground pattern (tuple of bool): training videos with it}.
+        sequence_rule: one of ``SEQUENCE_RULES``, how ``sequence_probabilities(c)`` weights the sequences.
     """
 
     rows: np.ndarray
@@ -136,9 +170,11 @@ class StateDatabase:
     num_videos: np.ndarray
     n_segments: int
     background: int
+    patterns: tuple
+    sequence_rule: str = "machine"
 
     @classmethod
-    def from_labels(cls, segment_labels, video_labels, background=ave.BACKGROUND):
+    def from_labels(cls, segment_labels, video_labels, background=ave.BACKGROUND, sequence_rule="machine"):
         """Finds every state instance of Table 1 in the labelled training videos.
 
         A segment is FG when its label is the video's class and BG when it is ``background``; a state
@@ -152,7 +188,11 @@ class StateDatabase:
         Args:
             segment_labels: int [M, N], labels in [0, background].
             video_labels: int [M], labels in [0, background].
+            sequence_rule: "machine" (the step-wise uniform rule) or "labels" (label patterns as in the
+                training videos); see ``sequence_probabilities``.
         """
+        if sequence_rule not in SEQUENCE_RULES:
+            raise ValueError(f"SMB: sequence_rule must be one of {', '.join(SEQUENCE_RULES)}, found {sequence_rule!r}")
         seg = np.asarray(segment_labels)
         vid = np.asarray(video_labels)
         if seg.ndim != 2 or seg.shape[1] < 1:
@@ -198,6 +238,8 @@ class StateDatabase:
             num_videos=np.bincount(vid[vid < background], minlength=background).astype(np.int64),
             n_segments=n,
             background=background,
+            patterns=tuple(_pattern_counts(fg[vid == c]) for c in range(background)),
+            sequence_rule=sequence_rule,
         )
 
     @property
@@ -216,6 +258,11 @@ class StateDatabase:
     def sequences(self, c):
         """The state sequences the machine can produce for class ``c`` (its non-empty states only)."""
         return enumerate_sequences(self.n_segments, self.available_states(c))
+
+    def sequence_probabilities(self, c):
+        """The probabilities of ``sequences(c)`` under ``sequence_rule`` (module function of that name)."""
+        counts = self.patterns[c] if self.sequence_rule == "labels" else None
+        return sequence_probabilities(self.sequences(c), counts)
 
     def fusable_classes(self):
         """The classes with training videos; raises if one of them cannot complete any sequence."""

@@ -178,10 +178,11 @@ class EpochBatches(keras.utils.PyDataset):
         features: None (indices), or ``(audio, visual)`` NumPy arrays of the M rows (host gathering).
         initial_epoch: the epoch the first ``fit`` epoch is (to resume a run where it stopped).
         background: the background label.
+        sequence_rule: how SMB weights the state sequences, ``smb_states.SEQUENCE_RULES``.
     """
 
     def __init__(self, segment_labels, video_label, batch_size, output_names, per_class=0, seed=0, task="sel",
-                 features=None, initial_epoch=0, background=ave.BACKGROUND):
+                 features=None, initial_epoch=0, background=ave.BACKGROUND, sequence_rule="machine"):
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"EpochBatches(task={task!r}) is invalid: expected one of {TASKS}")
@@ -191,8 +192,8 @@ class EpochBatches(keras.utils.PyDataset):
             raise ValueError("EpochBatches: SMB fusion (per_class > 0) needs segment labels: sel only, found wsel")
         self.segment_labels = np.asarray(segment_labels, np.int64)
         self.video_label = np.asarray(video_label, np.int64)
-        self.sampler = FusionSampler(StateDatabase.from_labels(self.segment_labels, self.video_label, background)
-                                     ) if per_class else None
+        self.sampler = FusionSampler(StateDatabase.from_labels(self.segment_labels, self.video_label, background,
+                                                               sequence_rule)) if per_class else None
         self.batch_size = int(batch_size)
         self.output_names = list(output_names)
         self.per_class = per_class

@@ -18,6 +18,7 @@ from edrnet_tf.cli import (OneLineParser, default_cache_dir, default_tfds_dir, f
                            non_negative_int, positive_float, positive_int)
 from edrnet_tf.config import (DATA_PLACEMENTS, DATASETS, LR_SCALINGS, MODEL_DEFAULTS, PRECISIONS, TRAINING_DEFAULTS,
                               EDRNetConfig, TrainSettings, model_config)
+from edrnet_tf.data.smb_states import SEQUENCE_RULES
 from edrnet_tf.training import distribution, run_folder
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -118,6 +119,14 @@ def add_task_flags(parser):
     task.add_argument("--smb-per-class", type=non_negative_int, default=None, metavar="S",
                       help="SMB video fusion: S fused training videos per class, a fresh set every epoch "
                            "(0 = off; sel only; 250 is the paper's). " + demo_default("smb_per_class"))
+    add_smb_sequences_flag(task)
+
+
+def add_smb_sequences_flag(group):
+    group.add_argument("--smb-sequences", choices=SEQUENCE_RULES, default=None,
+                       help="How SMB weights the state machine's sequences: 'machine', each step uniform among the "
+                            "allowed states (our reading of Fig. 4); 'labels', label patterns as frequent as in the "
+                            "class's training videos (docs/smb.md). Default: machine.")
 
 
 def add_model_flags(parser):
@@ -244,7 +253,7 @@ def settings_from_args(parser, args, **changes):
     given = {name: getattr(args, name, None) for name in (
         "synthetic_videos", "batch_size", "epochs", "optimizer", "learning_rate", "lr_schedule", "lr_scaling",
         "warmup_epochs", "weight_decay", "early_stopping", "jit_compile", "plateau_patience", "seed", "data_placement",
-        "mixed_precision")}
+        "mixed_precision", "smb_sequences")}
     given.update(changes)
     settings = TrainSettings.for_dataset(args.dataset, **{k: v for k, v in given.items() if v is not None})
     if args.dataset == "synthetic" and args.manual_dir is not None:

@@ -21,7 +21,8 @@ def training_batches(data_dir, config, settings):
     arrays = pipeline.split_arrays(data_dir, "train", features="variable")  # held once, no NumPy copy
     fusable = smb.StateDatabase.from_labels(arrays["segment_labels"], arrays["video_label"]).fusable_classes()
     videos = len(arrays["video_label"]) + settings.smb_per_class * len(fusable)
-    examples = smb.smb_training_dataset(arrays, settings.smb_per_class, seed=settings.seed)
+    examples = smb.smb_training_dataset(arrays, settings.smb_per_class, seed=settings.seed,
+                                        sequence_rule=settings.smb_sequences)
     examples = examples.apply(tf.data.experimental.assert_cardinality(videos))  # a sized progress bar
     batches = pipeline.train_pipeline(examples, settings.batch_size, shuffle=False, cache=False)
     return batches, math.ceil(videos / settings.batch_size)

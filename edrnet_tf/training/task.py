@@ -209,7 +209,7 @@ class TrainingTask:
         return device_data.EpochBatches(arrays["segment_labels"], arrays["video_label"], settings.batch_size,
                                         output_names, per_class=0 if settings.task == "wsel" else settings.smb_per_class,
                                         seed=settings.seed, task=settings.task, initial_epoch=initial_epoch,
-                                        background=self.config.background)
+                                        background=self.config.background, sequence_rule=settings.smb_sequences)
 
     def compile(self, model, steps_per_epoch=None):
         loss, loss_weights = objective(self.config, self.settings.task)
