@@ -69,7 +69,6 @@ def export_saved_model(model, path):
     return pathlib.Path(path)
 
 
-
 def write_saved_model(model, path):
     """``export_saved_model`` into ``path.partial``, renamed to ``path`` when whole: an earlier export at ``path``
     is replaced only by a complete one, and a failed export leaves nothing half-written there."""
