@@ -35,7 +35,7 @@ class EDRNetHyperModel(keras_tuner.HyperModel):
         settings: the ``config.TrainSettings`` of every trial (data, task, batch size, epochs, optimiser,
             schedule, early stopping, seed); the trial's S and learning rate replace ``smb_per_class`` and
             ``learning_rate``.
-        source: the ``data.sources.DataSource`` to train on (``sources.of_settings(settings)`` by default).
+        source: the ``data.data_source.DataSource`` to train on (``sources.of_settings(settings)`` by default).
 
     Example:
         >>> space = tuning.studies.study_space("fig7b", config, smb_per_class=0, learning_rate=1e-4)

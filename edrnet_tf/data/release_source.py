@@ -7,7 +7,7 @@ import pathlib
 
 from edrnet_tf import ave
 from edrnet_tf.data import arrays, statistics
-from edrnet_tf.data.sources import DataSource
+from edrnet_tf.data.data_source import DataSource
 from tfds_ave import ave_files as files
 
 CONFIG_FILES = {"supervised": (), "corrected": (files.RIGHT_LABELS,),

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from edrnet_tf.data import builds, pipeline, statistics
-from edrnet_tf.data.sources import DataSource
+from edrnet_tf.data.data_source import DataSource
 
 STREAM_BATCH = 64  # videos read at a time by split_statistics
 

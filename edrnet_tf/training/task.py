@@ -107,7 +107,7 @@ class TrainingTask:
     Args:
         config: the ``EDRNetConfig``.
         settings: the ``TrainSettings`` (data, task, S, batch size, optimisation, seed).
-        source: the ``data.sources.DataSource`` (``sources.of_settings(settings)`` when None).
+        source: the ``data.data_source.DataSource`` (``sources.of_settings(settings)`` when None).
         input_statistics: the training split's ``InputStatistics`` when already known (tuning trials share
             them); streamed from the data when None.
         validation: the validation arrays (``validation()``'s layout) when already read; read when None.
