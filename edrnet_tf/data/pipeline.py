@@ -106,7 +106,8 @@ def _should_cache(ds, cache, cache_bytes):
     return count >= 0 and count * BYTES_PER_VIDEO <= cache_bytes
 
 
-def train_pipeline(ds, batch_size, shuffle=True, seed=None, cache="auto", cache_bytes=DEFAULT_CACHE_BYTES):
+def train_pipeline(ds, batch_size, shuffle=True, seed=None, cache="auto", cache_bytes=DEFAULT_CACHE_BYTES,
+                   drop_remainder=False):
     """Training batches: (cache) -> shuffle every epoch -> batch -> prefetch.
 
     Args:
@@ -117,6 +118,7 @@ def train_pipeline(ds, batch_size, shuffle=True, seed=None, cache="auto", cache_
         cache: True, False, or "auto": cache the decoded examples in memory when the dataset size is
             known and at most ``cache_bytes`` (about 1 MB per video). Pass False for datasets that must
             change every epoch (SMB fused videos).
+        drop_remainder: drop the last batch of an epoch when it is smaller.
     """
     cached = _should_cache(ds, cache, cache_bytes)
     ds = ds.map(_to_batch_dict, num_parallel_calls=tf.data.AUTOTUNE)
@@ -126,7 +128,7 @@ def train_pipeline(ds, batch_size, shuffle=True, seed=None, cache="auto", cache_
         count = int(ds.cardinality())
         buffer = count if cached and count > 0 else SHUFFLE_BUFFER
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
 def eval_pipeline(ds, batch_size, cache="auto", cache_bytes=DEFAULT_CACHE_BYTES):

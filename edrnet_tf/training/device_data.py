@@ -179,10 +179,13 @@ class EpochBatches(keras.utils.PyDataset):
         initial_epoch: the epoch the first ``fit`` epoch is (to resume a run where it stopped).
         background: the background label.
         sequence_rule: how SMB weights the state sequences, ``smb_states.SEQUENCE_RULES``.
+        share: ``(index, count)``: when ``count`` processes train one model (``distribution.share``), this
+            process's rows ``[index*B/count, (index+1)*B/count)`` of every full batch (a short last batch is
+            dropped).
     """
 
     def __init__(self, segment_labels, video_label, batch_size, output_names, per_class=0, seed=0, task="sel",
-                 features=None, initial_epoch=0, background=ave.BACKGROUND, sequence_rule="machine"):
+                 features=None, initial_epoch=0, background=ave.BACKGROUND, sequence_rule="machine", share=(0, 1)):
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"EpochBatches(task={task!r}) is invalid: expected one of {TASKS}")
@@ -201,6 +204,7 @@ class EpochBatches(keras.utils.PyDataset):
         self.task = task
         self.features = features
         self.initial_epoch = initial_epoch
+        self.share = tuple(share)
         self.epoch = initial_epoch - 1  # on_epoch_begin moves to the first epoch
         self._plan = None
 
@@ -210,6 +214,8 @@ class EpochBatches(keras.utils.PyDataset):
         return len(self.video_label) + (self.per_class * self.sampler.num_classes if self.sampler else 0)
 
     def __len__(self):
+        if self.share[1] > 1:
+            return self.videos // self.batch_size
         return math.ceil(self.videos / self.batch_size)
 
     def on_epoch_begin(self):
@@ -231,7 +237,9 @@ class EpochBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         if self._plan is None:  # Keras may read batches before the first epoch begins (TF's signature)
             self._plan = self.plan(max(self.epoch, self.initial_epoch))
-        at = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        part, count = self.share
+        start = index * self.batch_size
+        at = slice(start + part * self.batch_size // count, start + (part + 1) * self.batch_size // count)
         rows, segments = self._plan["rows"][at], self._plan["segments"][at]
         if self.features is None:
             x = {"rows": rows.astype(np.int32), "segments": segments.astype(np.int32)}

@@ -9,8 +9,13 @@ segment accuracy, never on test), ``history.csv``, ``logs/`` (TensorBoard), ``sa
 Before the first epoch a run checks everything it will need (data configs, model/data match, the folder's
 earlier run) and takes the folder's lock; a NaN or inf loss or prediction stops it with an error and
 leaves the best earlier checkpoint as it was.
+
+When several processes train one model (``--distribution data_parallel`` across hosts, docs/scaling.md), process
+0 does all of the above and alone writes the run folder; the others read the data, train beside it (feeding
+their share of every batch, validating alike) and wait for it to finish, writing nothing.
 """
 
+import contextlib
 import json
 import pathlib
 
@@ -68,14 +73,38 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
         verbose: ``fit``'s verbosity (the progress bar by default).
     """
     output = pathlib.Path(settings.output)
-    if run_folder.state(output, config, settings) == run_folder.COMPLETE:
-        return already_complete(output)
-    source = sources.of_settings(settings)
-    source.prepare(config, settings.task, settings.test_labels)
     strategy = distribution.resolve(settings.distribution)
-    output.mkdir(parents=True, exist_ok=True)
-    with files.lock_folder(output):
-        found = run_folder.state(output, config, settings)  # again, under the lock: a run may have ended meanwhile
+    if strategy.processes > 1:
+        distribution.check_batch_size(settings.batch_size, strategy.devices)
+    if not strategy.writes:
+        with distribution.peer_failure(strategy):
+            return train_beside(config, settings, strategy, verbose)
+    with distribution.peer_failure(strategy):
+        figures = train_here(config, settings, strategy, extra_callbacks, verbose)
+        distribution.wait_for_all(END)  # the other processes wait for the run folder
+    return figures
+
+
+def train_here(config, settings, strategy, extra_callbacks=(), verbose="auto"):
+    """``train`` in the process that writes the run folder (the only one, or process 0 of several, which tells
+    the others whether to train: ``distribution.process_zero_decides``)."""
+    output = pathlib.Path(settings.output)
+    with contextlib.ExitStack() as held:
+        try:
+            if run_folder.state(output, config, settings) == run_folder.COMPLETE:
+                distribution.process_zero_decides(DONE)
+                return already_complete(output)
+            source = sources.of_settings(settings)
+            source.prepare(config, settings.task, settings.test_labels)
+            output.mkdir(parents=True, exist_ok=True)
+            held.enter_context(files.lock_folder(output))
+            found = run_folder.state(output, config, settings)  # again, under the lock: a run may have ended
+        except ValueError as error:
+            distribution.process_zero_decides(f"{STOPPED}{error}")
+            raise
+        resumes = settings.backup and (output / "backup").exists()
+        distribution.process_zero_decides(DONE if found in (run_folder.TRAINED, run_folder.COMPLETE) else
+                                          RESUME if resumes else FIT)
         if found == run_folder.COMPLETE:
             return already_complete(output)
         if found != run_folder.TRAINED:
@@ -83,11 +112,42 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
                    "data": {"description": source.description,
                             "data_dir": source.data_dir and str(source.data_dir),
                             "manual_dir": source.manual_dir and str(source.manual_dir), "synthetic": source.synthetic},
-                   "backend": keras.backend.backend(), "distribution": strategy.name}
+                   "backend": keras.backend.backend(), "distribution": strategy.name,
+                   "processes": strategy.processes}
             run_folder.write_run(output, run, trained=False)
             fit(config, settings, source, strategy, extra_callbacks, verbose)
             run_folder.write_run(output, run, trained=True)
-        return finish(output, source, settings)
+        with distribution.unset():  # process 0 alone: the test report and export on its own device
+            return finish(output, source, settings)
+
+
+# What process 0 tells the others before training (distribution.process_zero_decides), and their last barrier.
+FIT, RESUME, DONE, STOPPED, END = "fit", "resume", "done", "stopped: ", "edrnet_tf/train/end"
+
+
+def train_beside(config, settings, strategy, verbose="auto"):
+    """A process other than 0: reads the data, trains beside process 0 when it trains (its share of every
+    batch; the same validation, early stopping and schedule), waits for process 0 to finish the run folder;
+    writes nothing. Returns None."""
+    source = sources.of_settings(settings)
+    source.prepare(config, settings.task, settings.test_labels)
+    decided = distribution.process_zero_decides(timeout=distribution.END_TIMEOUT)
+    if decided.startswith(STOPPED):
+        raise ValueError(f"process 0 stopped: {decided[len(STOPPED):]}")
+    backup = pathlib.Path(settings.output) / "backup"
+    if decided == RESUME and not backup.is_dir():
+        raise ValueError(f"--output='{settings.output}' is invalid: expected process 0's backup/ to resume from "
+                         f"(--backup restores every process from it: give all processes one shared --output), "
+                         f"found no {backup}")
+    if decided in (FIT, RESUME):
+        training = task.TrainingTask(config, settings, source)
+        model = training.build(strategy)
+        own = [distribution.RestoreOnly(backup)] if settings.backup else []
+        training.fit(model, training.callbacks(own), verbose=verbose)
+    distribution.wait_for_all(END)
+    print(f"process {strategy.process} of {strategy.processes}: done; process 0 wrote the run folder "
+          f"{settings.output}", flush=True)
+    return None
 
 
 def already_complete(output):

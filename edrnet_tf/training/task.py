@@ -19,7 +19,7 @@ from edrnet_tf.data import sources
 from edrnet_tf.model import EDRNet
 from edrnet_tf.model.losses import objective, objective_targets
 from edrnet_tf.model.metrics import LSS_TERMS, LSSTerm, SegmentAccuracy
-from edrnet_tf.training import callbacks, device_data
+from edrnet_tf.training import callbacks, device_data, distribution
 
 MONITOR = callbacks.MONITOR  # "val_segment_accuracy": the validation global segment accuracy of the gated head
 # Device placement: the callbacks that act on the compiled training model (its optimizer, its graph).
@@ -152,7 +152,8 @@ class TrainingTask:
                                  f"{installed.NO_TENSORFLOW} (host placement feeds tf.data)")
             from edrnet_tf.training import host_data  # TensorFlow: imported on host placement only
 
-            self._training = host_data.training_batches(self.source.data_dir, self._train_config(), self.settings)
+            self._training = host_data.training_batches(self.source.data_dir, self._train_config(), self.settings,
+                                                        share=distribution.share())
         return self._training
 
     def validation(self):
@@ -209,7 +210,8 @@ class TrainingTask:
         return device_data.EpochBatches(arrays["segment_labels"], arrays["video_label"], settings.batch_size,
                                         output_names, per_class=0 if settings.task == "wsel" else settings.smb_per_class,
                                         seed=settings.seed, task=settings.task, initial_epoch=initial_epoch,
-                                        background=self.config.background, sequence_rule=settings.smb_sequences)
+                                        background=self.config.background, sequence_rule=settings.smb_sequences,
+                                        share=distribution.share())
 
     def compile(self, model, steps_per_epoch=None):
         loss, loss_weights = objective(self.config, self.settings.task)
@@ -257,6 +259,7 @@ class TrainingTask:
             data = self._device_batches(self._device_arrays(), list(model.output), initial_epoch)
             trainer = self._trainer
             found = [cb if isinstance(cb, ON_TRAINER) else device_data.OnInnerModel(cb, model) for cb in callbacks_]
+        found = distribution.unsharded_callbacks(found)  # several processes: callbacks predict and save unsharded
         return trainer.fit(
             data, epochs=epochs or self.settings.epochs, initial_epoch=initial_epoch, shuffle=False,  # data shuffles
             verbose=(1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose,  # bars: terminal only
