@@ -165,26 +165,32 @@ def wait_for_all(name, timeout=END_TIMEOUT):
         distributed.global_state.client.wait_at_barrier(name, timeout * 1000)
 
 
-_PEER_FAILED = []  # set when another process stopped: this one exits without JAX's shutdown barrier
+_FAILED = []  # set when this process stops on an error: it exits without JAX's shutdown barrier
+# What the errors of JAX's collectives and coordination service say when another process died or stopped.
+PEER_MARKERS = ("Gloo", "CoordinationService", "coordination service", "heartbeat", "UNAVAILABLE")
 
 
 @contextlib.contextmanager
 def peer_failure(strategy):
-    """Within: an error of JAX's collectives or coordination service (another process died or stopped)
-    becomes one line, and the process exits without waiting in JAX's shutdown barrier for the dead one."""
+    """Within, when several processes train: an error makes this process exit without waiting in JAX's shutdown
+    barrier (for a process that may be dead: JAX would abort after its heartbeat timeout), and an error of
+    JAX's collectives or coordination service (another process died or stopped) becomes one line."""
     try:
         yield
     except Exception as error:
-        if strategy.processes == 1 or type(error).__name__ not in ("JaxRuntimeError", "XlaRuntimeError"):
+        if strategy.processes == 1:
             raise
-        _PEER_FAILED.append(error)
+        _FAILED.append(error)
+        if type(error).__name__ not in ("JaxRuntimeError", "XlaRuntimeError") and not any(
+                marker in str(error) for marker in PEER_MARKERS):
+            raise
         first = " ".join(str(error).split())[:300]
         raise ValueError(f"process {strategy.process} of {strategy.processes}: another process stopped, so this "
                          f"one stops too ({first}); restart every process (with --backup to resume)") from None
 
 
 def _exit_without_shutdown_barrier():
-    if _PEER_FAILED:
+    if _FAILED:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)

@@ -101,6 +101,7 @@ def train_here(config, settings, strategy, extra_callbacks=(), verbose="auto"):
             found = run_folder.state(output, config, settings)  # again, under the lock: a run may have ended
         except ValueError as error:
             distribution.process_zero_decides(f"{STOPPED}{error}")
+            distribution.wait_for_all(STOPPED_BARRIER)  # the others have read it
             raise
         resumes = settings.backup and (output / "backup").exists()
         distribution.process_zero_decides(DONE if found in (run_folder.TRAINED, run_folder.COMPLETE) else
@@ -122,7 +123,8 @@ def train_here(config, settings, strategy, extra_callbacks=(), verbose="auto"):
 
 
 # What process 0 tells the others before training (distribution.process_zero_decides), and their last barrier.
-FIT, RESUME, DONE, STOPPED, END = "fit", "resume", "done", "stopped: ", "edrnet_tf/train/end"
+FIT, RESUME, DONE, STOPPED = "fit", "resume", "done", "stopped: "
+END, STOPPED_BARRIER = "edrnet_tf/train/end", "edrnet_tf/train/stopped"
 
 
 def train_beside(config, settings, strategy, verbose="auto"):
@@ -133,6 +135,7 @@ def train_beside(config, settings, strategy, verbose="auto"):
     source.prepare(config, settings.task, settings.test_labels)
     decided = distribution.process_zero_decides(timeout=distribution.END_TIMEOUT)
     if decided.startswith(STOPPED):
+        distribution.wait_for_all(STOPPED_BARRIER)
         raise ValueError(f"process 0 stopped: {decided[len(STOPPED):]}")
     backup = pathlib.Path(settings.output) / "backup"
     if decided == RESUME and not backup.is_dir():
