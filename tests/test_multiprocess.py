@@ -150,6 +150,17 @@ def test_a_process_count_other_than_the_addresses_is_one_line_naming_the_variabl
     assert distribution.multi_process_settings(environment(1, port=1234)) == ("127.0.0.1:1234", 2, 1)
 
 
+def test_device_placement_across_processes_is_refused_with_one_line(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "edrnet_tf.train", *TINY, "--output", str(tmp_path / "run"),
+                          "--distribution", "data_parallel", "--data-placement", "device"],
+                         capture_output=True, text=True, env=environment(0, port=free_port()), timeout=300)
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[-1].startswith(
+        "python -m edrnet_tf.train: error: --data-placement='device' is invalid: expected 'host' where "
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES is set")
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_port_in_use_is_one_line_naming_the_variable(tmp_path):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))

@@ -17,6 +17,7 @@ their share of every batch, validating alike) and wait for it to finish, writing
 
 import contextlib
 import json
+import os
 import pathlib
 
 import keras
@@ -73,6 +74,11 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
         verbose: ``fit``'s verbosity (the progress bar by default).
     """
     output = pathlib.Path(settings.output)
+    if os.environ.get(distribution.MULTI_HOST_ENV) and settings.data_placement == "device":
+        # measured: not the weights of one process (docs/scaling.md)
+        raise ValueError(f"--data-placement='device' is invalid: expected 'host' where {distribution.MULTI_HOST_ENV} "
+                         "is set (device placement across processes does not give the weights of one process: "
+                         "docs/scaling.md)")
     strategy = distribution.resolve(settings.distribution)
     if strategy.processes > 1:
         distribution.check_batch_size(settings.batch_size, strategy.devices)
