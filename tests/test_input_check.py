@@ -106,6 +106,13 @@ def test_a_model_without_statistics_is_reported_unchecked():
                                                  "reason": "the model holds no training statistics for it"}
 
 
+def test_a_model_whose_training_channels_never_varied_is_reported_unchecked_not_nan():
+    constant = model_of(np.ones((1, 3, 128), np.float32), np.ones((1, 3, 7, 7, 512), np.float32))
+    found = input_check.check_arrays(input_check.model_reference(constant), np.zeros((1, 3, 128), np.float32),
+                                     np.zeros((1, 3, 7, 7, 512), np.float32))
+    assert found["audio"] == found["visual"] == {"checked": False, "reason": "no channel varied in training"}
+
+
 def test_the_training_negative_share_survives_keras_save_and_load(synthetic_model, tmp_path):
     synthetic_model.save(tmp_path / "model.keras")
     restored = keras.saving.load_model(tmp_path / "model.keras")

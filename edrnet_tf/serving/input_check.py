@@ -57,11 +57,14 @@ def model_reference(model):
 
 
 def modality_figures(reference, mean, variance, negative_share):
-    """The figures of one modality (module docstring) and the ``warnings`` they raise, as a JSON dict."""
+    """The figures of one modality (module docstring) and the ``warnings`` they raise, as a JSON dict
+    (``{"checked": False, ...}`` when no channel varied in training)."""
     mu, var, training_share = reference
     mean, variance = np.asarray(mean, np.float64), np.asarray(variance, np.float64)
     spread = np.sqrt(np.maximum(var, 0.0))
     live = spread > DEAD_CHANNEL * np.median(spread)
+    if not live.any():
+        return {"checked": False, "reason": "no channel varied in training"}
     z = np.abs(mean[live] - mu[live]) / spread[live]
     ratio = np.sqrt(mean[live] ** 2 + np.maximum(variance[live], 0.0)) / np.sqrt(mu[live] ** 2 + var[live])
     figures = {"mean_abs_z": float(np.mean(z)), "rms_ratio": float(np.exp(np.mean(np.log(np.clip(ratio, 1e-3, 1e3))))),
@@ -74,7 +77,7 @@ def modality_figures(reference, mean, variance, negative_share):
         found.append(f"rms ratio {figures['rms_ratio']:.3g} to training (limit x{RMS_RATIO_LIMIT:g} either way)")
     if training_share is not None and figures["negative_share"] > training_share + NEGATIVE_MARGIN:
         found.append(f"{figures['negative_share']:.1%} of values negative (training {training_share:.1%})")
-    return {**figures, "warnings": found}
+    return {"checked": True, **figures, "warnings": found}
 
 
 def check(reference, input_statistics):
@@ -86,9 +89,9 @@ def check(reference, input_statistics):
         if name not in reference:
             result[name] = {"checked": False, "reason": "the model holds no training statistics for it"}
             continue
-        result[name] = {"checked": True, **modality_figures(
+        result[name] = modality_figures(
             reference[name], getattr(input_statistics, f"{name}_mean"), getattr(input_statistics, f"{name}_variance"),
-            getattr(input_statistics, f"{name}_negative_share"))}
+            getattr(input_statistics, f"{name}_negative_share"))
     return result
 
 
