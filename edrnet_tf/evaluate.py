@@ -2,7 +2,9 @@
 
 Reads ``RUN_DIR/model.keras`` and, for the data, ``RUN_DIR/run.json`` (any data flag given here wins);
 prints the table of ``metrics.json`` (gated/audio/visual heads, with and without B2ILC, original and
-corrected labels, majority-class baseline) and writes the figures to ``--output`` if given.
+corrected labels, majority-class baseline) and writes the figures to ``--output`` if given, with the
+``input_check`` of the test features against the model's training statistics (``serving.input_check``; one
+WARNING line on standard error when they are off).
 
 A ``run.json`` that is not what ``edrnet_tf.train`` writes exits with one line (status 1), and so does a
 model whose number of classes is not the data's 29 (status 2), before any data is read.
@@ -10,11 +12,13 @@ model whose number of classes is not the data's 29 (status 2), before any data i
 
 import json
 import pathlib
+import sys
 
 from edrnet_tf import ave
 from edrnet_tf.cli import OneLineParser, run_main
 from edrnet_tf.data import sources
 from edrnet_tf.evaluation import report
+from edrnet_tf.serving import input_check
 from edrnet_tf.training import flags, run_folder
 
 PROG = "python -m edrnet_tf.evaluate"
@@ -42,6 +46,9 @@ def main(argv=None):
     print(f"Evaluating {model_path} on the test split of {source.description}", flush=True)
     figures = report.test_report(model, source, settings.batch_size, headline=settings.test_labels)
     print(report.format_table(figures))
+    figures["input_check"] = input_check.check(input_check.model_reference(model), source.statistics("test"))
+    if line := input_check.warning_line(figures["input_check"], "the test features"):
+        print(line, file=sys.stderr, flush=True)
     if args.output is not None:
         args.output.write_text(json.dumps(figures, indent=2) + "\n")
     return figures

@@ -27,7 +27,7 @@ import numpy as np
 
 from edrnet_tf import ave, extract
 from edrnet_tf.cli import OneLineParser, run_main
-from edrnet_tf.serving import inference
+from edrnet_tf.serving import inference, input_check
 from edrnet_tf.training import run_folder
 
 PROG = "python -m edrnet_tf.predict"
@@ -141,6 +141,8 @@ def predict_videos(parser, args, model_path):
     def predict(a, v):
         return model.predict({"audio": a, "visual": v}, batch_size=args.batch_size, verbose=0)["probs"]
 
+    guard = input_check.PredictionCheck(model, args.model, {key: getattr(args, key, None)
+                                                            for key in input_check.RECORD_KEYS}, "--video")
     with output_stream(args.output) as out:
         for row, path in enumerate(args.video):
             audio, visual = extractor(path)
@@ -148,9 +150,11 @@ def predict_videos(parser, args, model_path):
                 raise ValueError(f"{str(path)!r}: {len(audio)} whole seconds, this model needs windows of at least "
                                  f"L*(k-1)+1={config.min_segments} segments (--window={window})")
             probs = inference.windowed_probs(predict, audio[None], visual[None], window, stride)
+            checked = guard.video(audio, visual, repr(str(path)))
             for line in inference.describe_videos(probs, [row], ave.class_names(), config.background,
                                                   config.witness_rate):
-                out.write(json.dumps({"video": str(path), **line}, allow_nan=False) + "\n")
+                out.write(json.dumps({"video": str(path), **line, "input_check": checked}, allow_nan=False) + "\n")
+    guard.finish()
 
 
 def main(argv=None):
@@ -194,6 +198,9 @@ def main(argv=None):
     def predict(a, v):
         return model.predict({"audio": a, "visual": v}, batch_size=args.batch_size, verbose=0)["probs"]
 
+    guard = input_check.PredictionCheck(model, args.model, {**input_check.attrs_record(visual.file.attrs),
+                                                            **input_check.attrs_record(audio.file.attrs)},
+                                        "--audio/--visual files")
     with output_stream(args.output) as out:
         for i in range(0, len(rows), args.batch_size):
             chunk = rows[i:i + args.batch_size]
@@ -204,9 +211,11 @@ def main(argv=None):
             if not finite.all():
                 raise ValueError(f"--model={str(model_path)!r} is invalid: expected finite probabilities, found "
                                  f"NaN or inf for row {chunk[int(np.argmin(finite))]} (a diverged model?)")
-            for line in inference.describe_videos(probs, chunk, ave.class_names(), config.background,
-                                                  config.witness_rate):
+            for j, line in enumerate(inference.describe_videos(probs, chunk, ave.class_names(), config.background,
+                                                               config.witness_rate)):
+                line["input_check"] = guard.video(a[j], v[j], f"row {chunk[j]}")
                 out.write(json.dumps(line, allow_nan=False) + "\n")
+    guard.finish()
 
 if __name__ == "__main__":
     run_main(PROG, main)

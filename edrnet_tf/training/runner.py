@@ -1,9 +1,10 @@
 """One training run: data -> EDRNet built under the distribution's scope -> ``model.fit`` -> test figures
 -> export. ``python -m edrnet_tf.train`` is a thin CLI over ``train(config, settings)``.
 
-A run folder holds ``run.json`` (config, settings, data), ``model.keras`` (the best epoch on the validation
-segment accuracy, never on test), ``history.csv``, ``logs/`` (TensorBoard), ``saved_model/``
-(``export.export_saved_model``) and, last, ``metrics.json`` (test figures, ``report.test_report``);
+A run folder holds ``run.json`` (config, settings, data and ``features``: how they were made,
+``input_check.features_record``), ``model.keras`` (the best epoch on the validation segment accuracy, never on
+test), ``history.csv``, ``logs/`` (TensorBoard), ``saved_model/`` (``export.export_saved_model``) and, last,
+``metrics.json`` (test figures, ``report.test_report``);
 ``run_folder`` says how far a run got, so a ``--backup`` rerun resumes it or finds it complete.
 
 Before the first epoch a run checks everything it will need (data configs, model/data match, the folder's
@@ -19,6 +20,7 @@ import keras
 from edrnet_tf import files, installed
 from edrnet_tf.data import sources
 from edrnet_tf.evaluation import report
+from edrnet_tf.serving import input_check
 from edrnet_tf.training import callbacks, distribution, run_folder, task
 from edrnet_tf.training.run_folder import best_so_far
 
@@ -83,6 +85,7 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
                    "data": {"description": source.description,
                             "data_dir": source.data_dir and str(source.data_dir),
                             "manual_dir": source.manual_dir and str(source.manual_dir), "synthetic": source.synthetic},
+                   "features": input_check.features_record(source),
                    "backend": keras.backend.backend(), "distribution": strategy.name}
             run_folder.write_run(output, run, trained=False)
             fit(config, settings, source, strategy, extra_callbacks, verbose)
