@@ -546,3 +546,13 @@ def test_a_large_file_is_fingerprinted_by_its_size_and_sampled_blocks(tmp_path, 
     path.write_bytes(data)
     assert ave_files.changed_files(tmp_path, {"visual_feature.h5": {"bytes": 2000,
                                                                     "sha256": hashlib.sha256(blocks).hexdigest()}})
+
+
+def test_a_synthetic_cache_build_without_a_record_is_built_again(tmp_path):
+    manual, data_dir = builds.ensure_synthetic(tmp_path, videos=6, seed=0)
+    builder = tfds.builder("tfds_ave/supervised", data_dir=data_dir)
+    (pathlib.Path(builder.data_dir) / "metadata.json").unlink()  # a cache built before the record existed
+    builds.ensure_synthetic(tmp_path, videos=6, seed=0)
+    rebuilt = tfds.builder("tfds_ave/supervised", data_dir=data_dir)
+    assert sorted(rebuilt.info.metadata[tfds_ave_dataset_builder.MADE_FROM]) == sorted(
+        ["Annotations.txt", "audio_feature.h5", "visual_feature.h5", *ave_files.H5_LABEL_FILES])

@@ -3,6 +3,7 @@ synthetic generator into a cache folder (``ensure_synthetic``), each build once 
 
 import contextlib
 import pathlib
+import shutil
 
 import tensorflow_datasets as tfds
 
@@ -10,6 +11,7 @@ from edrnet_tf import files
 from edrnet_tf.data import synthetic
 from edrnet_tf.data.pipeline import _builder
 from tfds_ave import ave_files
+from tfds_ave.tfds_ave_dataset_builder import MADE_FROM
 
 
 def build_lock(data_dir):
@@ -46,9 +48,21 @@ def build_dataset(manual_dir, data_dir, config="supervised"):
 
 def ensure_synthetic(cache_dir, videos, seed, configs=("supervised",)):
     """A synthetic AVE set of ``videos`` videos, written (``synthetic.ensure_files``) and built once under
-    ``cache_dir``; returns ``(manual_dir, data_dir)``."""
+    ``cache_dir``; returns ``(manual_dir, data_dir)``. A build of the cache made before builds recorded their
+    files is built again (both are this project's own, in its cache folder)."""
     manual_dir = synthetic.ensure_files(cache_dir, videos, seed)
     data_dir = synthetic.cache_folder(cache_dir, videos, seed) / "tfds"
     for config in configs:
+        _drop_unrecorded(data_dir, config)
         build_dataset(manual_dir, data_dir, config)
     return manual_dir, data_dir
+
+
+def _drop_unrecorded(data_dir, config):
+    """Removes a synthetic cache's build of ``config`` that holds no record of its files."""
+    if not _builder(data_dir, config).is_prepared():
+        return
+    with files.locked(build_lock(data_dir)):
+        builder = _builder(data_dir, config)
+        if builder.is_prepared() and not dict(builder.info.metadata or {}).get(MADE_FROM):
+            shutil.rmtree(builder.data_dir)
