@@ -457,6 +457,8 @@ def test_a_file_system_fault_in_the_manual_folder_is_named_and_the_data_dir_is_l
         with pytest.raises(ave_files.AveFilesError, match=match) as info:
             builds.build_dataset(manual, data_dir, "supervised")
         assert "\n" not in str(info.value)
+    with pytest.raises(ave_files.AveFilesError, match=match):
+        read_split(manual, "train")  # the TensorFlow-free path (ReleaseSource)
     assert not fresh.exists()  # no skeleton (downloads/, tfds_ave/.config/, the lock file) left behind
     assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"] and (kept / "notes.txt").read_text() == "mine\n"
 
