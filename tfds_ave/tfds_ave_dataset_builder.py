@@ -13,6 +13,7 @@ from tfds_ave import ave_files as files
 
 _HOMEPAGE = "https://github.com/YapengTian/AVE-ECCV18"
 MADE_FROM = "manual_files"  # metadata key: file name -> ave_files.fingerprint of each file the build read
+MADE_IN = "manual_dir"  # metadata key: the absolute path of the manual folder the build read
 
 
 @dataclasses.dataclass
@@ -90,16 +91,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
         A manual folder given (``--manual_dir``) and its first files are checked before TFDS writes anything
         (one line naming the path, instead of TFDS' assertion or ``NotADirectoryError``); a build already in
-        ``data_dir`` is then kept only when that folder holds the files it was made from (``check_made_from``);
+        ``data_dir`` is then kept only when that folder holds the files it was made from, or is the folder it was
+        made from and no longer exists (``check_made_from``);
         and a build that fails removes the folders and ``.config/metadata.json`` TFDS created for it (never what
         was there before)."""
         manual = download_config and download_config.manual_dir  # None: TFDS' default (or, in tests, its mock)
-        if manual:
-            manual = pathlib.Path(manual)
+        if manual and self.is_prepared():
+            self.check_made_from(manual)
+        elif manual:
             what = f"tfds_ave/{self.builder_config.name}"
-            files.require(manual, [files.AUDIO, files.VISUAL, files.ANNOTATIONS], what)
-            if self.is_prepared():
-                self.check_made_from(manual)
+            files.require(pathlib.Path(manual), [files.AUDIO, files.VISUAL, files.ANNOTATIONS], what)
         skeleton = self._skeleton(download_dir)
         new = [path for path in skeleton if not os.path.lexists(path)]
         try:
@@ -120,8 +121,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 common / ".config" / "metadata.json", common / self.builder_config.name, pathlib.Path(self.data_path)]
 
     def check_made_from(self, manual):
-        """Raises one line when the built config was made from other files than those in ``manual``."""
-        recorded = dict(self.info.metadata or {}).get(MADE_FROM)
+        """Raises one line when the built config was made from other files than those in ``manual``. A build
+        whose own manual folder (``manual``, recorded as ``MADE_IN``) no longer exists is kept: it is all there is
+        (a run evaluated after its 7.7 GB of .h5 files were deleted)."""
+        metadata = dict(self.info.metadata or {})
+        recorded = metadata.get(MADE_FROM)
+        if recorded and not os.path.lexists(manual) and metadata.get(MADE_IN) == os.path.abspath(manual):
+            return
+        files.check_folder(manual)
         where = f"{self.name}/{self.builder_config.name} in {self.data_dir_root}"
         remedy = (f"build into another data folder, or remove {pathlib.Path(self.data_path).parent} (what the build"
                   " wrote) to rebuild it here")
@@ -172,6 +179,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             splits["train"] = _chain(splits["train"], self._generate_noisy(folder, count))
             used += noisy
         self.info.metadata[MADE_FROM] = {name: files.fingerprint(folder / name) for name in used}
+        self.info.metadata[MADE_IN] = os.path.abspath(folder)
         return splits
 
     @staticmethod

@@ -526,6 +526,19 @@ def test_a_build_records_its_files_and_refuses_other_files_in_the_same_data_dir(
     assert not (tmp_path / "run").exists()
 
 
+def test_a_build_whose_own_manual_folder_was_removed_is_kept_and_another_missing_folder_is_refused(manual, tmp_path):
+    # A run evaluated after its .h5 files were deleted reads the build; a mistyped --manual-dir does not.
+    data_dir = tmp_path / "data"
+    builds.build_dataset(manual, data_dir, "supervised")
+    assert tfds_ave_dataset_builder.Builder(config="supervised", data_dir=data_dir).info.metadata[
+        tfds_ave_dataset_builder.MADE_IN] == str(manual)
+    shutil.rmtree(manual)
+    assert builds.build_dataset(manual, data_dir, "supervised").is_prepared()
+    with pytest.raises(ave_files.AveFilesError, match=rf"^{tmp_path / 'typo'}: expected the manual-download folder of "
+                                                      r"the AVE release files, found nothing there$"):
+        builds.build_dataset(tmp_path / "typo", data_dir, "supervised")
+
+
 def test_a_build_without_a_record_of_its_files_is_refused_with_a_manual_dir(manual, tmp_path):
     data_dir = tmp_path / "data"
     builder = builds.build_dataset(manual, data_dir, "supervised")

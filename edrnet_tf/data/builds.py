@@ -24,14 +24,15 @@ def build_dataset(manual_dir, data_dir, config="supervised"):
     """Runs the ``tfds_ave`` builder (``tfds build tfds_ave --manual_dir``) and returns the builder.
 
     ``manual_dir`` is checked before anything is written. A config already built in ``data_dir`` is kept,
-    and only when it was made from the files now in ``manual_dir`` (``Builder.check_made_from``: else one
-    line). A build holds ``build_lock(data_dir)``; one that fails leaves ``data_dir`` as it found it.
+    and only when it was made from the files now in ``manual_dir``, or from that folder when it no longer
+    exists (``Builder.check_made_from``: else one line). A build holds ``build_lock(data_dir)``; one that
+    fails leaves ``data_dir`` as it found it.
     """
-    ave_files.require(manual_dir, [ave_files.AUDIO, ave_files.VISUAL, ave_files.ANNOTATIONS], f"tfds_ave/{config}")
     builder = _builder(data_dir, config)
     if builder.is_prepared():
         builder.check_made_from(manual_dir)
         return builder
+    ave_files.require(manual_dir, [ave_files.AUDIO, ave_files.VISUAL, ave_files.ANNOTATIONS], f"tfds_ave/{config}")
     new = [path for path in (pathlib.Path(data_dir), build_lock(data_dir)) if not path.exists()]
     try:
         with files.locked(build_lock(data_dir)):
