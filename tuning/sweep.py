@@ -66,12 +66,12 @@ def build_parser():
     space.add_argument("--smb-values", type=int_list, default=None, metavar="S,...",
                        help="SMB S values instead of the study's (0 = no fusion).")
     flags.add_smb_sequences_flag(space)
-    space.add_argument("--lambda2", type=float, default=None,
+    space.add_argument("--lambda2", type=cli.finite_float, default=None,
                        help=f"Fix lambda2 (the open searches tune it). Default: {EDRNetConfig.lambda2}.")
     space.add_argument("--visual-width", type=cli.positive_int, default=None,
                        help="d_v, filters of the visual Conv2D (not tuned). Default: "
                             f"{EDRNetConfig.visual_width} ({MODEL_DEFAULTS['synthetic']['visual_width']} for synthetic).")
-    space.add_argument("--dropout", type=float, default=EDRNetConfig.dropout,
+    space.add_argument("--dropout", type=cli.finite_float, default=EDRNetConfig.dropout,
                        help="Dropout rate (not tuned). Default: %(default)s.")
 
     flags.add_optimisation_flags(parser)  # each trial trains as python -m edrnet_tf.train; the open searches
@@ -164,11 +164,13 @@ def main(argv=None):
     me = role()
     description = {"study": args.study, "space": repr(space), "config": config.to_dict(),
                    "settings": settings.to_dict(), "max_trials": args.max_trials}
+    # Everything is checked (flags, data, the hypermodel's settings) before study.json is written: a failed
+    # start leaves no study folder that would refuse the corrected rerun as "started with other settings".
+    source = sources.of_settings(settings) if me != "chief" else None
+    hypermodel = EDRNetHyperModel(space, config, settings, source)
     if me != "worker":
         resumed = check_resume(folder, description)
         print(f"{PROG}: study {args.study} in {folder} ({'resuming' if resumed else 'new'}; {me})", flush=True)
-    source = sources.of_settings(settings) if me != "chief" else None
-    hypermodel = EDRNetHyperModel(space, config, settings, source)
     tuner = make_tuner(args.study, hypermodel, folder, args.max_trials, settings.epochs, args.seed)
     search_callbacks = []
     if keras.backend.backend() == "tensorflow":
