@@ -27,7 +27,7 @@ import numpy as np
 
 from edrnet_tf import ave, extract
 from edrnet_tf.cli import OneLineParser, run_main
-from edrnet_tf.serving import inference
+from edrnet_tf.serving import event_report, inference
 from edrnet_tf.training import run_folder
 
 PROG = "python -m edrnet_tf.predict"
@@ -65,6 +65,7 @@ def build_parser():
     parser.add_argument("--stride", type=int, default=None,
                         help="Segments between window starts. Default: half the window.")
     parser.add_argument("--batch-size", type=int, default=16, help="Videos read and predicted at a time.")
+    event_report.add_flags(parser, labels=True)
     extract.add_weight_flags(parser)
     return parser
 
@@ -95,6 +96,13 @@ def check_args(parser, args):
             parser.error(f"{flag}={value} is invalid: expected a positive integer")
     if args.output is not None and (args.output.is_dir() or not args.output.parent.is_dir()):
         parser.error(f"--output={str(args.output)!r} is invalid: expected a file path in an existing folder")
+    if args.report is not None:
+        try:
+            event_report.check_path(args.report)
+        except ValueError as error:
+            parser.error(str(error))
+    if args.labels is not None and (args.report is None or args.video):
+        parser.error("--labels is invalid here: expected it with --report and --audio/--visual")
 
 
 def read_rows(data, rows, flag, path):
@@ -141,6 +149,7 @@ def predict_videos(parser, args, model_path):
     def predict(a, v):
         return model.predict({"audio": a, "visual": v}, batch_size=args.batch_size, verbose=0)["probs"]
 
+    seen = []
     with output_stream(args.output) as out:
         for row, path in enumerate(args.video):
             audio, visual = extractor(path)
@@ -151,6 +160,18 @@ def predict_videos(parser, args, model_path):
             for line in inference.describe_videos(probs, [row], ave.class_names(), config.background,
                                                   config.witness_rate):
                 out.write(json.dumps({"video": str(path), **line}, allow_nan=False) + "\n")
+            seen.append(probs[0])
+        if args.report is not None:
+            write_report(args, config, seen, [str(p) for p in args.video], model_path,
+                         thumbnails=lambda i: event_report.thumbnail_uris(args.video[i], len(seen[i])))
+
+
+def write_report(args, config, probs, names, model_path, truth=None, thumbnails=None):
+    """``--report``: the event report page of the predicted videos."""
+    page = event_report.build_page(probs, names, "EDRNet event report", truth=truth, thumbnails=thumbnails,
+                                   limit=args.report_videos, background=config.background,
+                                   witness_rate=config.witness_rate, note=f"model {model_path}")
+    event_report.write_page(args.report, page)
 
 
 def main(argv=None):
@@ -194,6 +215,10 @@ def main(argv=None):
     def predict(a, v):
         return model.predict({"audio": a, "visual": v}, batch_size=args.batch_size, verbose=0)["probs"]
 
+    truth = None
+    if args.labels is not None:
+        truth = event_report.read_labels(args.labels, args.key, (videos, length))[rows]
+    seen = []
     with output_stream(args.output) as out:
         for i in range(0, len(rows), args.batch_size):
             chunk = rows[i:i + args.batch_size]
@@ -207,6 +232,9 @@ def main(argv=None):
             for line in inference.describe_videos(probs, chunk, ave.class_names(), config.background,
                                                   config.witness_rate):
                 out.write(json.dumps(line, allow_nan=False) + "\n")
+            seen.extend(probs)
+        if args.report is not None:
+            write_report(args, config, seen, [f"row {r}" for r in rows], model_path, truth=truth)
 
 if __name__ == "__main__":
     run_main(PROG, main)
