@@ -173,9 +173,8 @@ def timeline_svg(probs, labels, truth, colours, class_names, thumbnails=None, to
                          f'<rect x="{x(start):.1f}" y="{row_y}" width="{width - 1:.1f}" height="{ROW}" '
                          f'fill="{colours[c]}"/>')
             if width > 40:
-                parts.append(f'<text x="{x(start) + 4:.1f}" y="{row_y + 15}" class="spantext" fill="{ink(colours[c])}" '
-                             f'textLength="{min(width - 8, 7 * len(short(name, int(width / 7)))):.0f}" '
-                             f'lengthAdjust="spacingAndGlyphs">{esc(short(name, max(2, int(width / 7))))}</text>')
+                parts.append(f'<text x="{x(start) + 4:.1f}" y="{row_y + 15}" class="spantext" fill="{ink(colours[c])}">'
+                             f'{esc(short(name, max(2, int((width - 8) / 7))))}</text>')
             parts.append("</g>")
 
     if truth is not None:
