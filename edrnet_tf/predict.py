@@ -167,10 +167,15 @@ def predict_videos(parser, args, model_path):
 
 
 def write_report(args, config, probs, names, model_path, truth=None, thumbnails=None):
-    """``--report``: the event report page of the predicted videos."""
+    """``--report``: the event report page of the predicted videos (noting a model trained on synthetic data)."""
+    note = f"model {model_path}"
+    with contextlib.suppress(ValueError):
+        data = (run_folder.read_run(model_path.parent) or {}).get("data") or {}
+        if data.get("synthetic"):
+            note += f", trained on {data.get('description', 'synthetic data')}"
     page = event_report.build_page(probs, names, "EDRNet event report", truth=truth, thumbnails=thumbnails,
                                    limit=args.report_videos, background=config.background,
-                                   witness_rate=config.witness_rate, note=f"model {model_path}")
+                                   witness_rate=config.witness_rate, note=note)
     event_report.write_page(args.report, page)
 
 
