@@ -20,10 +20,12 @@ LAST_STEP = EPOCHS - 1
 TRAIN_TAGS = {"loss/total", "loss/cross_entropy", "loss/lss", "accuracy/gated", "accuracy/audio", "accuracy/visual",
               "lss/land", "lss/sea", "lss/shore", "learning_rate"}
 VALIDATION_TAGS = TRAIN_TAGS - {"learning_rate"} | {"accuracy/gated_b2ilc"}
-FIGURES = {"dataset": "synthetic AVE-layout features (...)", "synthetic": True, "headline": {"labels": "original", "head": "gated", "b2ilc": True, "accuracy": 0.5},
+FIGURES = {"dataset": "synthetic AVE-layout features (...)", "synthetic": True,
+           "headline": {"labels": "original", "head": "gated", "b2ilc": True, "accuracy": 0.5},
            "test": {labels: {head: {"raw": 0.25, "b2ilc": 0.5} for head in ("gated", "audio", "visual")}
                     for labels in ("original", "corrected")},
-           "majority_baseline": {"class": "Background", "index": 28, "original": 0.1, "corrected": 0.2}}
+           "majority_baseline": {"class": "Background", "index": 28, "original": 0.1, "corrected": 0.2},
+           "best_epoch_val_segment_accuracy": 0.75}
 
 
 def read(folder):
@@ -136,7 +138,9 @@ def test_hparams_values_keep_integers_and_log_every_setting_but_the_paths():
 
 def test_test_figures_sit_at_the_last_step_under_the_declared_tags(logs):
     root = read(logs)
-    assert steps(root, tensorboard.HEADLINE_TAG) == [LAST_STEP]
+    assert steps(root, tensorboard.HEADLINE_TAG) == steps(root, tensorboard.BEST_ONCE_TAG) == [LAST_STEP]
+    best = tensor_util.make_ndarray(root.Tensors(tensorboard.BEST_ONCE_TAG)[0].tensor_proto)
+    assert best == pytest.approx(0.75)  # one point: Time Series' smoothing leaves a series' first point as it is
     for labels in ("original", "corrected"):
         for head in ("gated", "audio", "visual"):
             assert steps(root, f"test/{labels}/{head}") == [LAST_STEP]
@@ -155,6 +159,7 @@ def test_the_headline_is_the_first_time_series_group():
     groups = {tag.split("/")[0] for tag in [*tensorboard.TAGS.values(), tensorboard.BEST_TAG, "test/original/gated",
                                             "per_class_accuracy/Bark", "confusion_matrix", "confusion_matrix_classes"]}
     assert all(tensorboard.HEADLINE_TAG.split("/")[0] < group for group in groups)
+    assert tensorboard.HEADLINE_TAG < tensorboard.BEST_ONCE_TAG  # the test headline is the group's first card
 
 
 def test_the_confusion_matrix_keys_its_indices_and_marks_rows_without_segments(logs):
