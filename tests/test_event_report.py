@@ -138,6 +138,22 @@ def test_thumbnails_are_one_small_jpeg_per_second_and_only_decoded_for_the_video
     assert asked == [0, 1] and [v["thumbs"] for v in page.videos] == [3, 3]
 
 
+@pytest.mark.large
+def test_predict_video_report_draws_a_thumbnail_per_second_beside_the_served_labels(tmp_path):
+    from edrnet_tf.extraction import synthetic_video
+
+    clip = synthetic_video.write_video(tmp_path / "clip.mp4", seconds=3.0)
+    model = tmp_path / "model.keras"
+    EDRNet(EDRNetConfig(width=16, visual_width=8, num_layers=1)).save(model)  # windows of >= 3 s
+    run_main(predict.PROG, predict.main, ["--model", str(model), "--video", str(clip), "--output",
+                                          str(tmp_path / "events.jsonl"), "--report", str(tmp_path / "r.html"),
+                                          "--random-weights", "--frames-per-segment", "2"])
+    line = json.loads((tmp_path / "events.jsonl").read_text())
+    (video,) = Page((tmp_path / "r.html").read_text()).videos
+    assert video["name"] == str(clip) and video["thumbs"] == 3
+    assert video["spans"] == {"predicted": spans_of(line["labels"])}
+
+
 def test_a_page_of_50_ten_second_videos_stays_small():
     probs, truth = predictions([10] * 400, seed=3)
     page = event_report.build_page(probs, [str(i) for i in range(400)], "t", truth=truth)
