@@ -110,7 +110,6 @@ def test_every_hyperparameter_has_a_typed_domain_and_no_machine_path_is_one(logs
     config, settings = tiny_config(), TrainSettings(epochs=EPOCHS, batch_size=2, synthetic_videos=None)
     fields = {**settings.to_dict(), **config.to_dict()}
     infos = {info.name: info for info in experiment_of(logs).hparam_infos}
-    assert list(infos)[:5] == ["learning_rate", "batch_size", "width", "num_layers", "epochs"]  # the five shown
     assert set(infos) == set(fields) - {"data_dir", "manual_dir", "cache_dir", "output"}
     for name, info in infos.items():
         value = fields[name]

@@ -47,9 +47,6 @@ HEADLINE_TAG = "Headline/test_accuracy"  # capital: Time Series sorts it before 
 HEADS = {"gated": None, "audio": "A", "visual": "V"}  # test head -> the branch it needs (gated: none)
 # Where a run's files are: machine facts, not hyperparameters (run.json keeps them).
 MACHINE_PATHS = ("data_dir", "manual_dir", "cache_dir", "output")
-# The settings a study varies first: the HParams tab shows its first five hyperparameters (then the rest by name).
-VARIED_FIRST = ("learning_rate", "batch_size", "width", "num_layers", "epochs", "kernel_size", "dropout", "lambda2",
-                "optimizer", "lr_schedule", "task", "branches")
 # The choices of every string setting, the HParams tab's discrete domains and filters.
 BRANCH_SETS = [",".join(b for b in config.BRANCHES if b in subset)
                for subset in ({"A"}, {"V"}, {"A", "V"}, {"A", "AV"}, {"V", "AV"}, {"A", "V", "AV"})]
@@ -191,11 +188,6 @@ def hparams_values(config, settings):
     return values
 
 
-def hparam_order(names):
-    """``VARIED_FIRST``, then the other names sorted."""
-    return [n for n in VARIED_FIRST if n in names] + sorted(n for n in names if n not in VARIED_FIRST)
-
-
 def hparam(name, value):
     """``hp.HParam(name)`` with a typed domain: bools {False, True}, strings their ``STRING_CHOICES`` (and the
     value), ints ``IntInterval`` and floats ``RealInterval`` from min(0, value) to max(1, value). TensorBoard's
@@ -248,7 +240,7 @@ class HParams(hp.KerasCallback):
 
     def on_train_begin(self, logs=None):
         with self._get_writer().as_default():
-            hp.hparams_config(hparams=[hparam(name, self._hparams[name]) for name in hparam_order(self._hparams)],
+            hp.hparams_config(hparams=[hparam(name, value) for name, value in self._hparams.items()],
                               metrics=self.metrics)
         super().on_train_begin(logs)
 
