@@ -273,3 +273,12 @@ def test_headless_chromium_renders_the_page_with_its_videos_and_no_console_error
     broken.write_text(path.read_text().replace("</body>", "<script>undefinedFunction()</script></body>"))
     assert console_errors(render(broken, tmp_path)[1])
 
+
+
+def test_evaluate_checks_the_report_path_before_reading_anything(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:  # no model either: --report is checked first
+        run_main(evaluate.PROG, evaluate.main, ["--model", str(tmp_path / "none"), "--report",
+                                                str(tmp_path / "missing" / "r.html")])
+    error = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and "\n" not in error and "--report=" in error and "missing" in error
+    assert list(tmp_path.iterdir()) == []
