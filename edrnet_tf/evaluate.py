@@ -18,7 +18,7 @@ from edrnet_tf import ave
 from edrnet_tf.cli import OneLineParser, run_main
 from edrnet_tf.data import sources
 from edrnet_tf.evaluation import report
-from edrnet_tf.serving import input_check
+from edrnet_tf.serving import event_report, input_check
 from edrnet_tf.training import flags, run_folder
 
 PROG = "python -m edrnet_tf.evaluate"
@@ -31,12 +31,18 @@ def build_parser():
                              "(then the data flags say where the test split is; default: the synthetic demo).")
     parser.add_argument("--output", type=pathlib.Path, default=None, help="Write the figures as JSON here.")
     flags.add_data_flags(parser, of_model=True)
+    event_report.add_flags(parser)
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.report is not None:
+        try:
+            event_report.check_path(args.report)
+        except ValueError as error:
+            parser.error(str(error))
     model_path, settings = flags.model_run_settings(parser, args)
     model = run_folder.load_trained_model(model_path)
     if model.config.num_classes != ave.NUM_CLASSES:
@@ -51,7 +57,22 @@ def main(argv=None):
         print(line, file=sys.stderr, flush=True)
     if args.output is not None:
         args.output.write_text(json.dumps(figures, indent=2) + "\n")
+    if args.report is not None:
+        write_report(args, model, source, settings, figures)
     return figures
+
+
+def write_report(args, model, source, settings, figures):
+    """``--report``: the event report page of the test split (the headline labels as the truth)."""
+    inputs, label_sets = report.test_split(source, settings.test_labels)
+    probs = model.predict(inputs, batch_size=settings.batch_size, verbose=0)["probs"]
+    note = figures["dataset"] + (" (SYNTHETIC data: these are not AVE figures)" if figures["synthetic"] else "")
+    page = event_report.build_page(list(probs), [f"test video {i}" for i in range(len(probs))],
+                                   f"EDRNet test report ({settings.test_labels} labels)",
+                                   truth=list(label_sets[settings.test_labels]), limit=args.report_videos,
+                                   background=model.config.background, witness_rate=model.config.witness_rate,
+                                   note=note)
+    event_report.write_page(args.report, page)
 
 
 if __name__ == "__main__":

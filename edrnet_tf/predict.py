@@ -27,7 +27,7 @@ import numpy as np
 
 from edrnet_tf import ave, extract
 from edrnet_tf.cli import OneLineParser, run_main
-from edrnet_tf.serving import inference, input_check
+from edrnet_tf.serving import event_report, inference, input_check
 from edrnet_tf.training import run_folder
 
 PROG = "python -m edrnet_tf.predict"
@@ -65,6 +65,7 @@ def build_parser():
     parser.add_argument("--stride", type=int, default=None,
                         help="Segments between window starts. Default: half the window.")
     parser.add_argument("--batch-size", type=int, default=16, help="Videos read and predicted at a time.")
+    event_report.add_flags(parser, labels=True)
     extract.add_weight_flags(parser)
     return parser
 
@@ -95,6 +96,13 @@ def check_args(parser, args):
             parser.error(f"{flag}={value} is invalid: expected a positive integer")
     if args.output is not None and (args.output.is_dir() or not args.output.parent.is_dir()):
         parser.error(f"--output={str(args.output)!r} is invalid: expected a file path in an existing folder")
+    if args.report is not None:
+        try:
+            event_report.check_path(args.report)
+        except ValueError as error:
+            parser.error(str(error))
+    if args.labels is not None and (args.report is None or args.video):
+        parser.error("--labels is invalid here: expected it with --report and --audio/--visual")
 
 
 def read_rows(data, rows, flag, path):
@@ -143,6 +151,7 @@ def predict_videos(parser, args, model_path):
 
     guard = input_check.PredictionCheck(model, args.model, {key: getattr(args, key, None)
                                                             for key in input_check.RECORD_KEYS}, "--video")
+    seen = []
     with output_stream(args.output) as out:
         for row, path in enumerate(args.video):
             audio, visual = extractor(path)
@@ -154,7 +163,24 @@ def predict_videos(parser, args, model_path):
             for line in inference.describe_videos(probs, [row], ave.class_names(), config.background,
                                                   config.witness_rate):
                 out.write(json.dumps({"video": str(path), **line, "input_check": checked}, allow_nan=False) + "\n")
+            seen.append(probs[0])
+        if args.report is not None:
+            write_report(args, config, seen, [str(p) for p in args.video], model_path,
+                         thumbnails=lambda i: event_report.thumbnail_uris(args.video[i], len(seen[i])))
     guard.finish()
+
+
+def write_report(args, config, probs, names, model_path, truth=None, thumbnails=None):
+    """``--report``: the event report page of the predicted videos (noting a model trained on synthetic data)."""
+    note = f"model {model_path}"
+    with contextlib.suppress(ValueError):
+        data = (run_folder.read_run(model_path.parent) or {}).get("data") or {}
+        if data.get("synthetic"):
+            note += f", trained on {data.get('description', 'synthetic data')}"
+    page = event_report.build_page(probs, names, "EDRNet event report", truth=truth, thumbnails=thumbnails,
+                                   limit=args.report_videos, background=config.background,
+                                   witness_rate=config.witness_rate, note=note)
+    event_report.write_page(args.report, page)
 
 
 def main(argv=None):
@@ -201,6 +227,10 @@ def main(argv=None):
     guard = input_check.PredictionCheck(model, args.model, {**input_check.attrs_record(visual.file.attrs),
                                                             **input_check.attrs_record(audio.file.attrs)},
                                         "--audio/--visual files")
+    truth = None
+    if args.labels is not None:
+        truth = event_report.read_labels(args.labels, args.key, (videos, length))[rows]
+    seen = []
     with output_stream(args.output) as out:
         for i in range(0, len(rows), args.batch_size):
             chunk = rows[i:i + args.batch_size]
@@ -215,7 +245,11 @@ def main(argv=None):
                                                                config.witness_rate)):
                 line["input_check"] = guard.video(a[j], v[j], f"row {chunk[j]}")
                 out.write(json.dumps(line, allow_nan=False) + "\n")
+            seen.extend(probs)
+        if args.report is not None:
+            write_report(args, config, seen, [f"row {r}" for r in rows], model_path, truth=truth)
     guard.finish()
+
 
 if __name__ == "__main__":
     run_main(PROG, main)
