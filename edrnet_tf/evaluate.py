@@ -5,14 +5,15 @@ prints the table of ``metrics.json`` (gated/audio/visual heads, with and without
 corrected labels, majority-class baseline) and writes the figures to ``--output`` if given.
 
 A ``run.json`` that is not what ``edrnet_tf.train`` writes exits with one line (status 1), and so does a
-model whose number of classes is not the data's 29 (status 2), before any data is read.
+model whose number of classes is not the data's 29 (status 2), before any data is read. ``--output`` is
+checked first (``files.check_output``: it replaces only an earlier figures JSON unless ``--overwrite``) and
+written whole.
 """
 
-import json
 import pathlib
 
-from edrnet_tf import ave
-from edrnet_tf.cli import OneLineParser, run_main
+from edrnet_tf import ave, files
+from edrnet_tf.cli import OneLineParser, add_overwrite_flag, check_output, run_main
 from edrnet_tf.data import sources
 from edrnet_tf.evaluation import report
 from edrnet_tf.training import flags, run_folder
@@ -26,6 +27,7 @@ def build_parser():
                         help="A run folder of edrnet_tf.train (model.keras + run.json), or a .keras file "
                              "(then the data flags say where the test split is; default: the synthetic demo).")
     parser.add_argument("--output", type=pathlib.Path, default=None, help="Write the figures as JSON here.")
+    add_overwrite_flag(parser)
     flags.add_data_flags(parser, of_model=True)
     return parser
 
@@ -34,6 +36,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     model_path, settings = flags.model_run_settings(parser, args)
+    check_output(parser, args.output, "--output", files.FIGURES_JSON, args.overwrite)
     model = run_folder.load_trained_model(model_path)
     if model.config.num_classes != ave.NUM_CLASSES:
         flags.fail(parser, "--model", str(model_path), f"a model of the {ave.NUM_CLASSES} AVE classes (28 events + "
@@ -43,7 +46,7 @@ def main(argv=None):
     figures = report.test_report(model, source, settings.batch_size, headline=settings.test_labels)
     print(report.format_table(figures))
     if args.output is not None:
-        args.output.write_text(json.dumps(figures, indent=2) + "\n")
+        files.write_json(args.output, figures)
     return figures
 
 
