@@ -98,11 +98,14 @@ def test_export_onto_a_file_is_refused_in_one_line_leaving_no_partial(run_dir, t
 
 def test_an_earlier_export_is_recognised_and_replaced_without_overwrite(run_dir, tmp_path):
     output = tmp_path / "sm"
+    (tmp_path / "sm.partial").mkdir()  # a user's folder of the name a fixed temporary name would take
+    (tmp_path / "sm.partial" / "keep.txt").write_text("mine")
     export.main(["--model", str(run_dir), "--output", str(output)])
     first = (output / "saved_model.pb").stat().st_mtime_ns
     export.main(["--model", str(run_dir), "--output", str(output)])
     assert (output / "saved_model.pb").stat().st_mtime_ns != first
-    assert files.saved_model_folder(output) and os.listdir(tmp_path) == ["sm"]
+    assert files.saved_model_folder(output) and sorted(os.listdir(tmp_path)) == ["sm", "sm.partial"]
+    assert (tmp_path / "sm.partial" / "keep.txt").read_text() == "mine"
 
 
 def test_a_run_folder_whose_saved_model_is_not_an_export_is_refused_before_training(built_ave, tmp_path):
