@@ -168,12 +168,11 @@ def check_output(path, flag, kind, overwrite=False, overwrite_flag="--overwrite"
     replaced only with ``overwrite`` (``overwrite_flag`` names its flag in the message; None: it has none)."""
     path = pathlib.Path(path)
     invalid = f"{flag}={str(path)!r} is invalid: expected {kind.what}"
-    parent = path.absolute().parent
-    if not parent.is_dir():
-        raise ValueError(f"{invalid} in an existing folder, found no folder {str(parent)!r}")
-    reason = _writable_folder(parent)
+    if not path.parent.is_dir():
+        raise ValueError(f"{invalid} in an existing folder, found no folder {str(path.parent)!r}")
+    reason = _writable_folder(path.parent)
     if reason is not None:
-        raise ValueError(f"{invalid} in a folder this user can write to, found {str(parent)!r} not writable "
+        raise ValueError(f"{invalid} in a folder this user can write to, found {str(path.parent)!r} not writable "
                          f"({reason})")
     if not (path.exists() or path.is_symlink()):
         return
