@@ -7,15 +7,16 @@ corrected labels, majority-class baseline) and writes the figures to ``--output`
 WARNING line on standard error when they are off).
 
 A ``run.json`` that is not what ``edrnet_tf.train`` writes exits with one line (status 1), and so does a
-model whose number of classes is not the data's 29 (status 2), before any data is read.
+model whose number of classes is not the data's 29 (status 2), before any data is read. ``--output`` is
+checked first (``files.check_output``: it replaces only an earlier figures JSON unless ``--overwrite``) and
+written whole.
 """
 
-import json
 import pathlib
 import sys
 
-from edrnet_tf import ave
-from edrnet_tf.cli import OneLineParser, run_main
+from edrnet_tf import ave, files
+from edrnet_tf.cli import OneLineParser, add_overwrite_flag, check_output, run_main
 from edrnet_tf.data import sources
 from edrnet_tf.evaluation import report
 from edrnet_tf.serving import event_report, input_check
@@ -30,6 +31,7 @@ def build_parser():
                         help="A run folder of edrnet_tf.train (model.keras + run.json), or a .keras file "
                              "(then the data flags say where the test split is; default: the synthetic demo).")
     parser.add_argument("--output", type=pathlib.Path, default=None, help="Write the figures as JSON here.")
+    add_overwrite_flag(parser)
     flags.add_data_flags(parser, of_model=True)
     event_report.add_flags(parser)
     return parser
@@ -38,12 +40,9 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.report is not None:
-        try:
-            event_report.check_path(args.report)
-        except ValueError as error:
-            parser.error(str(error))
+    check_output(parser, args.report, "--report", files.EVENT_REPORT, args.overwrite)
     model_path, settings = flags.model_run_settings(parser, args)
+    check_output(parser, args.output, "--output", files.FIGURES_JSON, args.overwrite)
     model = run_folder.load_trained_model(model_path)
     if model.config.num_classes != ave.NUM_CLASSES:
         flags.fail(parser, "--model", str(model_path), f"a model of the {ave.NUM_CLASSES} AVE classes (28 events + "
@@ -56,7 +55,7 @@ def main(argv=None):
     if line := input_check.warning_line(figures["input_check"], "the test features"):
         print(line, file=sys.stderr, flush=True)
     if args.output is not None:
-        args.output.write_text(json.dumps(figures, indent=2) + "\n")
+        files.write_json(args.output, figures)
     if args.report is not None:
         write_report(args, model, source, settings, figures)
     return figures

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from test_export import b2ilc_reference
 
-from edrnet_tf import EDRNet, EDRNetConfig, ave, evaluate, predict
+from edrnet_tf import EDRNet, EDRNetConfig, ave, evaluate, files, predict
 from edrnet_tf.cli import run_main
 from edrnet_tf.data import pipeline
 from edrnet_tf.serving import event_report
@@ -217,6 +217,21 @@ def test_bad_report_flags_exit_with_one_line_and_write_nothing(model_and_files, 
     message = exit_info.value.code if isinstance(exit_info.value.code, str) else capsys.readouterr().err.strip()
     assert "\n" not in message.strip() and f"{flag}=" in message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_replaces_only_a_page_edrnet_tf_wrote(model_and_files, tmp_path, capsys):
+    folder = model_and_files[0]
+    page = tmp_path / "page.html"
+    page.write_text("<!DOCTYPE html><html><body>my page</body></html>\n")
+    argv = predict_argv(folder, "--rows", "0", "--report", str(page))
+    argv[argv.index("--output") + 1] = str(tmp_path / "events.jsonl")
+    with pytest.raises(SystemExit):
+        run_main(predict.PROG, predict.main, argv)
+    assert "--report=" in capsys.readouterr().err and "my page" in page.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html"]
+    run_main(predict.PROG, predict.main, argv + ["--overwrite"])
+    run_main(predict.PROG, predict.main, argv)  # its own page is replaced without --overwrite
+    assert page.read_text().startswith(files.EVENT_REPORT_MARK)
 
 
 def test_evaluate_report_draws_the_test_split_worst_first(built_ave, tmp_path):

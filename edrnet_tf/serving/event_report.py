@@ -277,22 +277,13 @@ def build_page(probs, names, title, truth=None, thumbnails=None, limit=DEFAULT_V
         rowkey.insert(2, '<b>errors</b>: <span style="color:#d0021b">&#9632;</span> seconds predicted wrong')
     if thumbnails is not None:
         rowkey.insert(0, "<b>frames</b>: one frame per second")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    return (f"{files.EVENT_REPORT_MARK}\n<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
             f"<h1>{esc(title)}</h1>" + (f'<p class="note">{esc(note)}</p>' if note else "")
             + f'<h2>Summary</h2><table id="summary">{summary}</table>'
             + '<h2>Legend</h2><div id="legend"><p class="rowkey">' + "".join(f"<span>{r}</span>" for r in rowkey)
             + f'</p><p class="note">Classes ({counts_key}):</p><div class="classes">{"".join(legend)}</div></div>'
             + f'<h2>Videos</h2><div id="videos">{"".join(videos)}</div></body></html>\n')
-
-
-def check_path(path, flag="--report"):
-    """Raises one line naming ``flag`` unless ``path`` is a file path in an existing folder."""
-    if path.is_dir():
-        raise ValueError(f"{flag}={str(path)!r} is invalid: expected an HTML file path, found a folder")
-    if not path.parent.is_dir():
-        raise ValueError(f"{flag}={str(path)!r} is invalid: expected an HTML file path in an existing folder, "
-                         f"found no folder {str(path.parent)!r}")
 
 
 def write_page(path, page):

@@ -72,6 +72,8 @@ def train(config, settings, extra_callbacks=(), verbose="auto"):
     output = pathlib.Path(settings.output)
     if run_folder.state(output, config, settings) == run_folder.COMPLETE:
         return already_complete(output)
+    if output.is_dir() and installed.tensorflow():  # the export at the end replaces only an earlier SavedModel
+        files.check_output(output / run_folder.EXPORT, "--output", files.SAVED_MODEL, overwrite_flag=None)
     source = sources.of_settings(settings)
     source.prepare(config, settings.task, settings.test_labels)
     strategy = distribution.resolve(settings.distribution)
