@@ -213,3 +213,12 @@ def test_loopback_chief_and_two_workers_finish_and_the_chief_reports_the_best_tr
     best = max(rows, key=lambda r: float(r[OBJECTIVE]))
     assert f"Best trial (on validation): {best['trial']} (k=3, L={best['num_layers']}," in outputs["chief"]
     assert "worker worker0 finished" in outputs["worker0"] and "worker worker1 finished" in outputs["worker1"]
+
+
+@pytest.mark.parametrize("content", [b'{"study": ', b"\xff\xfe{}", b"[1, 2]"])
+def test_a_corrupt_study_json_is_named_in_one_line(tmp_path, content):
+    (tmp_path / "study.json").write_bytes(content)
+    with pytest.raises(ValueError) as error:
+        sweep.check_resume(tmp_path, {"study": "random"})
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path / 'study.json'}: expected the study's flags")

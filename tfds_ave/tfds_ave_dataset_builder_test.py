@@ -204,11 +204,19 @@ def test_bare_tfds_build_command_finds_the_installed_builder_from_any_folder(tmp
             shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(ROOT / name, source / name)
+    # A venv that sees the packages of the Python running this test (its own venv's, where `--system-site-packages`
+    # would give its base interpreter's) and no setuptools of its own; this Python's pip installs into it.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
     python = venv / "bin" / "python"
-    install = subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                              *(["-e"] if editable else []), source], capture_output=True, text=True)
+    site_packages = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                   capture_output=True, text=True, check=True).stdout.strip()
+    outer = [path for path in sys.path if path.endswith(("site-packages", "dist-packages"))]
+    pathlib.Path(site_packages, "_test_outer_site.pth").write_text("\n".join(outer) + "\n")
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps",
+                              "--no-build-isolation", *(["-e"] if editable else []), source],
+                             capture_output=True, text=True, env=env)
     assert install.returncode == 0, install.stderr[-2000:]
     # The venv shares this Python's TFDS, whose `tfds` command lives outside it: the same script, run by the venv.
     tfds_command = venv / "bin" / "tfds"
@@ -217,7 +225,7 @@ def test_bare_tfds_build_command_finds_the_installed_builder_from_any_folder(tmp
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     result = subprocess.run([tfds_command, "build", "tfds_ave", "--manual_dir", DUMMY, "--data_dir", tmp_path / "data"],
-                            cwd=elsewhere, capture_output=True, text=True)
+                            cwd=elsewhere, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Loading dataset tfds_ave from imports: tfds_ave.tfds_ave_dataset_builder" in result.stdout + result.stderr
     for config, train in (("supervised", 3), ("corrected", 3), ("weakly_supervised", 5)):
@@ -225,7 +233,7 @@ def test_bare_tfds_build_command_finds_the_installed_builder_from_any_folder(tmp
         assert {s: builder.info.splits[s].num_examples for s in pipeline.SPLITS} == {
             "train": train, "validation": 1, "test": 1}
     where = subprocess.run([python, "-c", "import tfds_ave; print(tfds_ave.__file__)"], cwd=elsewhere,
-                           capture_output=True, text=True, check=True).stdout
+                           capture_output=True, text=True, check=True, env=env).stdout
     assert pathlib.Path(where.strip()).is_relative_to(source if editable else venv)
     assert list(elsewhere.iterdir()) == []
 

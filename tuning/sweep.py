@@ -22,7 +22,7 @@ import time
 import keras
 import keras_tuner
 
-from edrnet_tf import cli, installed
+from edrnet_tf import cli, files, installed
 from edrnet_tf.cli import OneLineParser, run_main
 from edrnet_tf.config import MODEL_DEFAULTS, EDRNetConfig, model_config
 from edrnet_tf.data import sources
@@ -133,7 +133,10 @@ def check_resume(folder, description):
     flags would mix two searches in one oracle, so it raises a one-line ValueError naming what differs."""
     path = folder / "study.json"
     if path.exists():
-        before = json.loads(path.read_text())
+        before = files.read_json(path, "the study's flags as python -m tuning.sweep writes them (JSON)")
+        if not isinstance(before, dict):
+            raise ValueError(f"{path}: expected the study's flags as python -m tuning.sweep writes them (a JSON "
+                             f"object), found {type(before).__name__}")
         if before != description:
             changed = sorted(k for k in set(before) | set(description) if before.get(k) != description.get(k))
             raise ValueError(f"{path}: this study folder was started with other settings ({', '.join(changed)} "
