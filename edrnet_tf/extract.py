@@ -28,7 +28,8 @@ def add_weight_flags(parser):
     parser.add_argument("--vggish-embedding", choices=vggish.EMBEDDINGS, default=None,
                         help="relu: fc2 after its ReLU, as the 2018 vggish_slim.py and the AVE release; linear: the "
                              "pre-activation fc2 (vggish/embedding since 2020); pca: linear + the AudioSet PCA and "
-                             "8-bit quantisation (needs --vggish-pca). Default: relu, or pca when --vggish-pca is given.")
+                             "8-bit quantisation (needs --vggish-pca). Default: relu, or pca when --vggish-pca is "
+                             "given.")
     parser.add_argument("--vggish-pca", type=pathlib.Path, default=None,
                         help=f"vggish_pca_params.npz ({pca.PCA_URL}) for --vggish-embedding pca (implied when "
                              "--vggish-embedding is not given).")
@@ -84,8 +85,8 @@ def video_paths(items):
             try:
                 lines = [line.strip() for line in item.read_text(encoding="utf-8").splitlines()]
             except UnicodeDecodeError as error:
-                raise ValueError(f"{str(item)!r}: the list file is not UTF-8 text (byte {error.start}: "
-                                 f"{error.object[error.start:error.start + 1]!r})") from None
+                raise ValueError(f"{str(item)!r}: expected a UTF-8 list of videos, found byte "
+                                 f"0x{error.object[error.start]:02x} at offset {error.start}") from None
             paths.extend(item.parent / line for line in lines if line and not line.startswith("#"))
         else:
             paths.append(item)

@@ -210,7 +210,8 @@ def test_extract_names_an_output_file_that_is_not_hdf5_and_leaves_it_alone(clips
 
 def test_extract_names_a_list_file_that_is_not_utf8(clips, tmp_path):
     (tmp_path / "list.txt").write_bytes(b"\xff\xfe" + str(clips["a"]).encode("utf-16-le"))
-    with pytest.raises(SystemExit, match=r"'.*list.txt': the list file is not UTF-8 text") as info:
+    with pytest.raises(SystemExit, match=r"list.txt': expected a UTF-8 list of videos, found byte 0xff at offset 0"
+                       ) as info:
         run([str(tmp_path / "list.txt"), "--out", str(tmp_path / "out"), *FAST])
     assert "\n" not in str(info.value.code) and not (tmp_path / "out").exists()
 

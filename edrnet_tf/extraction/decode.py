@@ -162,8 +162,9 @@ def iter_picked_frames(path, indices, image_size=224):
 
 
 def iter_frames(path, frames_per_segment=16, image_size=224, max_segments=None):
-    """``--frame-rule centre``. Yields [S, S, 3] uint8 RGB frames: the one shown at each time ``(i + 0.5) / frames_per_segment`` up
-    to the video's end (or ``max_segments`` seconds), decoding one frame at a time."""
+    """``--frame-rule centre``. Yields [S, S, 3] uint8 RGB frames: the one shown at each time
+    ``(i + 0.5) / frames_per_segment`` up to the video's end (or ``max_segments`` seconds), decoding one frame
+    at a time."""
     limit = np.inf if max_segments is None else max_segments * frames_per_segment
     with _decoding(path) as container:
         if not container.streams.video:
