@@ -111,11 +111,14 @@ def per_second_16khz(samples, rate):
 
 def count_frames(path):
     """``(N, rate)``: the frames of the first video track of ``path`` (every one decoded, as AVE's
-    ``len(imageio.get_reader(path))`` meant) and its average frame rate (a ``Fraction``)."""
+    ``len(imageio.get_reader(path))`` meant; a demuxer's packet count or the container's frame count can
+    differ from the frames a decoder gives, e.g. under an edit list) and its average frame rate (a
+    ``Fraction``)."""
     with _decoding(path) as container:
         if not container.streams.video:
             raise ValueError(f"{str(path)!r}: has no video track")
         stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame threads: the same frames, 3-4 times faster on 720p
         count = sum(1 for _ in container.decode(stream))
         return count, fractions.Fraction(stream.average_rate or stream.guessed_rate or 25)
 
@@ -148,7 +151,9 @@ def iter_picked_frames(path, indices, image_size=224):
     with _decoding(path) as container:
         if not container.streams.video:
             raise ValueError(f"{str(path)!r}: has no video track")
-        for number, frame in enumerate(container.decode(container.streams.video[0])):
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for number, frame in enumerate(container.decode(stream)):
             if wanted is None:
                 return
             image = None
