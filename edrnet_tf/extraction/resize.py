@@ -38,16 +38,22 @@ def _weights(fraction):
 
 def resize_linear(image, size=224):
     """[H, W, C] uint8 -> [size, size, C] uint8, equal to ``cv2.resize(image, (size, size))``."""
-    height, width = image.shape[:2]
+    height, width, channels = image.shape
     x, fx = _positions(width, size)
     outside = (x < 0) | (x >= width - 1)
     fx[outside] = 0.0
     x = np.clip(x, 0, width - 1)
-    wx = _weights(fx)
+    wx = np.repeat(_weights(fx), channels, axis=1)  # [2, size * C]: long inner loops, not loops of C
     y, fy = _positions(height, size)
-    wy = _weights(fy)
-    rows = [image[np.clip(y + k, 0, height - 1)].astype(np.int32) for k in (0, 1)]  # [size, W, C] each
-    rows = [(r[:, x] * wx[0][None, :, None] + r[:, np.minimum(x + 1, width - 1)] * wx[1][None, :, None]) >> 4
-            for r in rows]
-    values = (((rows[0] * wy[0][:, None, None]) >> 16) + ((rows[1] * wy[1][:, None, None]) >> 16) + 2) >> 2
-    return np.clip(values, 0, 255).astype(np.uint8)
+    wy = _weights(fy)[:, :, None]  # [2, size, 1]
+    lines = np.ascontiguousarray(image).reshape(height, width * channels)
+
+    def pixels(rows, columns):  # image[rows][:, columns] as [size, size * C] int32: whole rows, then bytes
+        return lines.take(rows, axis=0).take((columns[:, None] * channels + np.arange(channels)).reshape(-1),
+                                             axis=1).astype(np.int32)
+
+    x0, x1 = x, np.minimum(x + 1, width - 1)
+    rows = [(pixels(ys, x0) * wx[0] + pixels(ys, x1) * wx[1]) >> 4  # the row pass, only where it is used
+            for ys in (np.clip(y, 0, height - 1), np.clip(y + 1, 0, height - 1))]
+    values = (((rows[0] * wy[0]) >> 16) + ((rows[1] * wy[1]) >> 16) + 2) >> 2
+    return np.clip(values, 0, 255).astype(np.uint8).reshape(size, size, channels)
