@@ -231,3 +231,13 @@ def test_two_extracts_into_one_out_at_once_stop_the_second_with_one_line_about_t
         holder.kill()
         holder.wait()
     assert (out / writer.VIDEOS_FILE).read_text().splitlines() == [str(clips["a"].resolve())]
+
+
+def test_extract_names_an_out_whose_videos_txt_is_not_utf8_and_leaves_it_alone(clips, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / writer.VIDEOS_FILE).write_bytes(b"\xff\xfeclip.mp4\n")
+    with pytest.raises(SystemExit, match=r"videos.txt' is not a UTF-8 list of videos") as info:
+        run([str(clips["a"]), "--out", str(out), *FAST])
+    assert "\n" not in str(info.value.code)
+    assert sorted(p.name for p in out.iterdir()) == [writer.VIDEOS_FILE]
