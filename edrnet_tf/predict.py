@@ -140,8 +140,7 @@ def predict_videos(parser, args, model_path):
     def predict(a, v):
         return model.predict({"audio": a, "visual": v}, batch_size=args.batch_size, verbose=0)["probs"]
 
-    guard = input_check.PredictionCheck(model, args.model, {key: getattr(args, key, None)
-                                                            for key in input_check.RECORD_KEYS}, "--video")
+    guard = input_check.PredictionCheck(model, args.model, extractor.attributes, "--video")
     seen = []
     with output_stream(args.output) as out:
         for row, path in enumerate(args.video):
