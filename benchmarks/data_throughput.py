@@ -1,7 +1,9 @@
 """Data throughput: synthetic AVE generation, tfds_ave build (videos/s, peak RSS) and training-pipeline reads.
 
 Writes a synthetic AVE set under ``--workdir`` (default: a fresh folder in /tmp, deleted at the end),
-builds ``tfds_ave/supervised`` in a child process (its peak RSS is the build's), reads the train split
+builds ``tfds_ave/supervised`` in a child process (its peak RSS is the build's), times the record of the
+files a build was made from (``ave_files.fingerprint`` of every manual file, in a fresh process: what a run
+given ``--manual-dir`` spends checking a built data dir; the files are in the page cache), reads the train split
 through ``train_pipeline`` for two epochs (the first from disk, the second from the cache) and, unless
 ``--skip-model``, times default-config EDRNet SEL training steps for comparison. Prints one JSON object.
 
@@ -34,6 +36,8 @@ print("RESULT " + json.dumps({{"seconds": time.perf_counter() - t,
 """
 GENERATE = ("from edrnet_tf.data import synthetic", "synthetic.write_synthetic_ave(sys.argv[1], int(sys.argv[3]), 0)")
 BUILD = ("from edrnet_tf.data import builds", "builds.build_dataset(sys.argv[1], sys.argv[2], 'supervised')")
+FINGERPRINT = ("import pathlib; from tfds_ave import ave_files",
+               "[ave_files.fingerprint(p) for p in pathlib.Path(sys.argv[1]).iterdir() if p.is_file()]")
 
 
 def _child(code, *args):
@@ -106,6 +110,8 @@ def main(argv=None):
         generate = _child(GENERATE, manual, data, args.videos)
         visual_gb = (manual / "visual_feature.h5").stat().st_size / 1e9
         build = _child(BUILD, manual, data)
+        fingerprint = _child(FINGERPRINT, manual)
+        manual_bytes = sum(p.stat().st_size for p in manual.iterdir() if p.is_file())
         import tensorflow_datasets as tfds
 
         from edrnet_tf.data import pipeline  # noqa: F401  (registers tfds_ave)
@@ -125,6 +131,8 @@ def main(argv=None):
         "split_sizes": counts,
         "generate": _summary(generate, args.videos),
         "build_supervised": _summary(build, args.videos),
+        "fingerprint_manual_files": {"seconds": round(fingerprint["seconds"], 3),
+                                     "manual_gb": round(manual_bytes / 1e9, 2)},
         "read_train_pipeline": {k: round(v, 1) for k, v in read.items()} | {"batch_size": args.batch_size},
     }
     if model is not None:

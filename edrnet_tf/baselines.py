@@ -1,8 +1,11 @@
-"""``python -m edrnet_tf.baselines``: majority, linear probes and the temporal conv on a built tfds_ave (``evaluation.baselines``)."""
+"""``python -m edrnet_tf.baselines``: majority, linear probes and the temporal conv on a built tfds_ave (``evaluation.baselines``).
+
+``--output`` is checked before any data is read (``files.check_output``: an earlier baselines JSON is replaced,
+anything else only with ``--overwrite``) and written whole."""
 
 import pathlib
 
-from edrnet_tf import cli
+from edrnet_tf import cli, files
 from edrnet_tf.config import DATASETS, TRAINING_DEFAULTS
 from edrnet_tf.data import sources
 from edrnet_tf.evaluation.baselines import compute_baselines, format_baselines, write_json
@@ -24,9 +27,12 @@ def build_parser():
     parser.add_argument("--synthetic-videos", type=cli.positive_int, default=None,
                         help="Videos in the synthetic set. Default: "
                              f"{TRAINING_DEFAULTS['synthetic']['synthetic_videos']}.")
-    parser.add_argument("--synthetic-seed", type=int, default=0, help="Generator seed. Default: %(default)s.")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the temporal conv. Default: %(default)s.")
+    parser.add_argument("--synthetic-seed", type=cli.non_negative_int, default=0,
+                        help="Generator seed. Default: %(default)s.")
+    parser.add_argument("--seed", type=cli.non_negative_int, default=0,
+                        help="Seed of the temporal conv. Default: %(default)s.")
     parser.add_argument("--output", type=pathlib.Path, default=None, help="Write the figures as JSON here.")
+    cli.add_overwrite_flag(parser)
     return parser
 
 
@@ -37,6 +43,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.dataset == "ave" and args.synthetic_videos is not None:
         flags.fail(parser, "--synthetic-videos", args.synthetic_videos, "no --synthetic-videos with --dataset ave")
+    cli.check_output(parser, args.output, "--output", files.BASELINES_JSON, args.overwrite)
     source = sources.resolve(
         args.dataset, args.data_dir or cli.default_tfds_dir(), cache_dir=args.cache_dir,
         synthetic_videos=args.synthetic_videos or TRAINING_DEFAULTS["synthetic"]["synthetic_videos"],

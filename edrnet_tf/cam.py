@@ -1,14 +1,15 @@
 """``python -m edrnet_tf.cam --model RUN_DIR --row R``: the CAM strip of one video (paper Fig. 8).
 
 Finds row ``R`` in a built ``tfds_ave``, computes its visual and audio-guided visual CAMs
-(``analysis.cam``) and writes the PNG strip (``analysis.cam_strip``).
+(``analysis.cam``) and writes the PNG strip (``analysis.cam_strip``). ``--output`` is checked before the
+model is loaded (``files.check_output``: an earlier strip is replaced, anything else only with ``--overwrite``).
 """
 
 import pathlib
 
 import tensorflow as tf
 
-from edrnet_tf import ave, cli
+from edrnet_tf import ave, cli, files
 from edrnet_tf.analysis import cam_strip
 from edrnet_tf.analysis.cam import cam_kinds, class_activation_maps
 from edrnet_tf.data import pipeline, sources
@@ -42,6 +43,7 @@ def build_parser():
                              "are overlaid on them.")
     parser.add_argument("--output", type=pathlib.Path, default=None,
                         help="PNG file to write. Default: cam_row<R>.png in the current folder.")
+    cli.add_overwrite_flag(parser)
     parser.add_argument("--cell-px", type=cli.positive_int, default=96,
                         help="Pixels per frame in the strip. Default: %(default)s.")
     parser.add_argument("--scale", choices=("map", "strip"), default="map",
@@ -55,13 +57,14 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     model_path, settings = flags.model_run_settings(parser, args)
+    output = args.output or pathlib.Path(f"cam_row{args.row}.png")
+    cli.check_output(parser, output, "--output", files.CAM_PNG, args.overwrite)
     model = run_folder.load_trained_model(model_path)
     source = sources.of_settings(settings)
     split, example = find_example(source.data_dir, args.row)
     frames = cam_strip.read_frames(args.frames, example["audio"].shape[0]) if args.frames else None
     inputs = {"audio": example["audio"][None].astype("float32"), "visual": example["visual"][None].astype("float32")}
     cams = class_activation_maps(model, inputs)
-    output = args.output or pathlib.Path(f"cam_row{args.row}.png")
     names = ave.class_names()
     cam_strip.write_strip(
         output, {kind: cams[kind][0] for kind in cam_kinds(model)}, model.config.kernel_size,

@@ -7,6 +7,8 @@ import os
 import pathlib
 import sys
 
+from edrnet_tf import files
+
 
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are a single line (no usage block), exit status 2; every tool's
@@ -33,6 +35,23 @@ def run_main(prog, main, argv=None):
         return main(argv)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"{prog}: error: {error}")
+
+
+def add_overwrite_flag(parser):
+    parser.add_argument("--overwrite", action="store_true",
+                        help="Replace a file (or folder) at the output path that edrnet_tf did not write. Without "
+                             "it, only an earlier output of this tool, or an empty one, is replaced.")
+
+
+def check_output(parser, path, flag, kind, overwrite=False):
+    """Exits with one line (status 2) naming ``flag`` unless ``kind`` can be written at ``path`` (None: no
+    output): ``files.check_output``, before any work starts."""
+    if path is None:
+        return
+    try:
+        files.check_output(path, flag, kind, overwrite)
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def default_cache_dir():

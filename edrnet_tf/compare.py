@@ -1,9 +1,12 @@
-"""``python -m edrnet_tf.compare RUN_A RUN_B``: per-class accuracy deltas between two runs (``evaluation.compare``)."""
+"""``python -m edrnet_tf.compare RUN_A RUN_B``: per-class accuracy deltas between two runs (``evaluation.compare``).
+
+``--json`` and ``--markdown`` are checked before the runs are read (``files.check_output``: an earlier
+comparison is replaced, anything else only with ``--overwrite``) and written whole."""
 
 import json
 import pathlib
 
-from edrnet_tf import cli
+from edrnet_tf import cli, files
 from edrnet_tf.evaluation.compare import SORTS, compare, markdown
 from edrnet_tf.files import write_text
 
@@ -28,11 +31,15 @@ def build_parser():
                              "gives what B2ILC changes per class.")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="Also write the comparison as JSON here.")
     parser.add_argument("--markdown", type=pathlib.Path, default=None, help="Also write the Markdown here.")
+    cli.add_overwrite_flag(parser)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.check_output(parser, args.json, "--json", files.COMPARISON_JSON, args.overwrite)
+    cli.check_output(parser, args.markdown, "--markdown", files.COMPARISON_MARKDOWN, args.overwrite)
     result = compare(args.run_a, args.run_b, classes=args.classes, sort=args.sort,
                      b2ilc_a=args.b2ilc_a, b2ilc_b=args.b2ilc_b)
     text = markdown(result)

@@ -1,10 +1,15 @@
-"""``python -m edrnet_tf.experiments table3|table4``: the paper's ablation tables over seeds (``evaluation.experiments``)."""
+"""``python -m edrnet_tf.experiments table3|table4``: the paper's ablation tables over seeds (``evaluation.experiments``).
+
+Before the first run, ``--output`` is checked: a folder (or a new path) where ``<table>.json``, ``<table>.md``
+and ``baselines.json`` are absent or earlier outputs of this command (``files.check_output``); it never
+replaces a file it did not write.
+"""
 
 import datetime
 import pathlib
 import sys
 
-from edrnet_tf import cli
+from edrnet_tf import cli, files
 from edrnet_tf.data import sources
 from edrnet_tf.evaluation import baselines
 from edrnet_tf.evaluation.experiments import FORBIDDEN, RUN, TABLES, write_results
@@ -38,10 +43,27 @@ def parse_args(argv=None):
         name = token.split("=", 1)[0]
         if name in FORBIDDEN[args.table]:
             parser.error(f"{name} is invalid with {args.table}: expected it to be set by the table's rows")
-    config, settings = flags.parse_train_args(rest)
+    config, settings = flags.parse_train_args(rest, prog=PROG)
     seeds = list(range(settings.seed, settings.seed + args.seeds))
     output = args.output or pathlib.Path("runs") / f"experiments-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    check_output_folder(parser, output, args.table)
     return args.table, seeds, output, config, settings
+
+
+def check_output_folder(parser, output, table):
+    """Exits with one line unless ``output`` is a new path or a folder whose table and baselines files are
+    absent or this command's own (the runs under ``runs/`` are checked run by run)."""
+    if output.exists() and not output.is_dir():
+        parser.error(f"--output={str(output)!r} is invalid: expected a folder for the tables and runs, found a "
+                     "file there")
+    if not output.is_dir():
+        return
+    for name, kind in ((f"{table}.json", files.TABLE_JSON), (f"{table}.md", files.TABLE_MARKDOWN),
+                       ("baselines.json", files.BASELINES_JSON)):
+        try:
+            files.check_output(output / name, "--output", kind, overwrite_flag=None)
+        except ValueError as error:
+            parser.error(str(error))
 
 
 def main(argv=None):

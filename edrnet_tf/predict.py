@@ -12,22 +12,21 @@ Bad input exits with one line naming the flag: status 2 for a bad flag value or 
 for a row that cannot be read or holds NaN/inf (the whole command is refused: no row is skipped) and
 for a model whose probabilities are not finite. With ``--output`` the lines go to a temporary file
 beside it, renamed to ``--output`` only when every row succeeded, so a failure leaves no partial file
-and the JSON never holds NaN.
+and the JSON never holds NaN; it replaces only an earlier file of these lines (or an empty one) unless
+``--overwrite`` (``files.check_output``), and keeps that file's permissions.
 """
 
 import contextlib
 import json
-import os
 import pathlib
 import sys
-import tempfile
 
 import h5py
 import numpy as np
 
-from edrnet_tf import ave, extract
-from edrnet_tf.cli import OneLineParser, run_main
-from edrnet_tf.serving import inference
+from edrnet_tf import ave, extract, files
+from edrnet_tf.cli import OneLineParser, add_overwrite_flag, check_output, run_main
+from edrnet_tf.serving import event_report, inference, input_check
 from edrnet_tf.training import run_folder
 
 PROG = "python -m edrnet_tf.predict"
@@ -60,11 +59,13 @@ def build_parser():
     parser.add_argument("--key", default="avadataset", help="Dataset key in both files. Default: %(default)s.")
     parser.add_argument("--rows", default=None, help="Rows to predict, e.g. '0,4,10-12'. Default: all.")
     parser.add_argument("--output", type=pathlib.Path, default=None, help="JSON-lines file. Default: stdout.")
+    add_overwrite_flag(parser)
     parser.add_argument("--window", type=int, default=None,
                         help="Window length in segments. Default: the model's training length (10).")
     parser.add_argument("--stride", type=int, default=None,
                         help="Segments between window starts. Default: half the window.")
     parser.add_argument("--batch-size", type=int, default=16, help="Videos read and predicted at a time.")
+    event_report.add_flags(parser, labels=True)
     extract.add_weight_flags(parser)
     return parser
 
@@ -80,6 +81,9 @@ def open_features(parser, path, key, flag, tail):
     if key not in handle:
         parser.error(f"{flag}={str(path)!r} is invalid: expected the key {key!r} (--key), found {sorted(handle)}")
     data = handle[key]
+    if not isinstance(data, h5py.Dataset):
+        parser.error(f"{flag}={str(path)!r} is invalid: expected the key {key!r} (--key) to name a dataset, found "
+                     f"an HDF5 {type(data).__name__.lower()}")
     if data.ndim != 2 + len(tail) or tuple(data.shape[2:]) != tuple(tail):
         parser.error(f"{flag}={str(path)!r} is invalid: expected shape [M, T, {', '.join(map(str, tail))}], "
                      f"found {list(data.shape)}")
@@ -93,8 +97,10 @@ def check_args(parser, args):
     for flag, value in (("--batch-size", args.batch_size), ("--window", args.window), ("--stride", args.stride)):
         if value is not None and value < 1:
             parser.error(f"{flag}={value} is invalid: expected a positive integer")
-    if args.output is not None and (args.output.is_dir() or not args.output.parent.is_dir()):
-        parser.error(f"--output={str(args.output)!r} is invalid: expected a file path in an existing folder")
+    check_output(parser, args.output, "--output", files.PREDICTIONS, args.overwrite)
+    check_output(parser, args.report, "--report", files.EVENT_REPORT, args.overwrite)
+    if args.labels is not None and (args.report is None or args.video):
+        parser.error("--labels is invalid here: expected it with --report and --audio/--visual")
 
 
 def read_rows(data, rows, flag, path):
@@ -119,21 +125,14 @@ def output_stream(path):
     if path is None:
         yield sys.stdout
         return
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".partial",
-                                         delete=False)
-    try:
-        with handle:
-            yield handle
-        os.replace(handle.name, path)
-    finally:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
+    with files.replacing(path) as partial, open(partial, "w") as handle:
+        yield handle
 
 
 def predict_videos(parser, args, model_path):
     """``--video``: each file's features, then the windows, B2ILC and JSON line of the ``.h5`` path."""
-    extractor = extract.make_extractor(parser, args)
     model = run_folder.load_trained_model(model_path)
+    extractor = extract.make_extractor(parser, args)
     config = model.config
     window = config.n_segments if args.window is None else args.window
     stride = max(1, window // 2) if args.stride is None else args.stride
@@ -141,6 +140,8 @@ def predict_videos(parser, args, model_path):
     def predict(a, v):
         return model.predict({"audio": a, "visual": v}, batch_size=args.batch_size, verbose=0)["probs"]
 
+    guard = input_check.PredictionCheck(model, args.model, extractor.attributes, "--video")
+    seen = []
     with output_stream(args.output) as out:
         for row, path in enumerate(args.video):
             audio, visual = extractor(path)
@@ -148,9 +149,28 @@ def predict_videos(parser, args, model_path):
                 raise ValueError(f"{str(path)!r}: {len(audio)} whole seconds, this model needs windows of at least "
                                  f"L*(k-1)+1={config.min_segments} segments (--window={window})")
             probs = inference.windowed_probs(predict, audio[None], visual[None], window, stride)
+            checked = guard.video(audio, visual, repr(str(path)))
             for line in inference.describe_videos(probs, [row], ave.class_names(), config.background,
                                                   config.witness_rate):
-                out.write(json.dumps({"video": str(path), **line}, allow_nan=False) + "\n")
+                out.write(json.dumps({"video": str(path), **line, "input_check": checked}, allow_nan=False) + "\n")
+            seen.append(probs[0])
+        if args.report is not None:
+            write_report(args, config, seen, [str(p) for p in args.video], model_path,
+                         thumbnails=lambda i: event_report.thumbnail_uris(args.video[i], len(seen[i])))
+    guard.finish()
+
+
+def write_report(args, config, probs, names, model_path, truth=None, thumbnails=None):
+    """``--report``: the event report page of the predicted videos (noting a model trained on synthetic data)."""
+    note = f"model {model_path}"
+    with contextlib.suppress(ValueError):
+        data = (run_folder.read_run(model_path.parent) or {}).get("data") or {}
+        if data.get("synthetic"):
+            note += f", trained on {data.get('description', 'synthetic data')}"
+    page = event_report.build_page(probs, names, "EDRNet event report", truth=truth, thumbnails=thumbnails,
+                                   limit=args.report_videos, background=config.background,
+                                   witness_rate=config.witness_rate, note=note)
+    event_report.write_page(args.report, page)
 
 
 def main(argv=None):
@@ -174,6 +194,8 @@ def main(argv=None):
         parser.error(f"--visual={str(args.visual)!r} is invalid: expected [M, T] = {list(audio.shape[:2])} "
                      f"as in --audio, found {list(visual.shape[:2])}")
     videos, length = audio.shape[:2]
+    if videos == 0:
+        parser.error(f"--audio={str(args.audio)!r} is invalid: expected at least one video (M >= 1), found M = 0")
     try:
         rows = parse_rows(args.rows) if args.rows else list(range(videos))
     except ValueError as error:
@@ -194,6 +216,13 @@ def main(argv=None):
     def predict(a, v):
         return model.predict({"audio": a, "visual": v}, batch_size=args.batch_size, verbose=0)["probs"]
 
+    guard = input_check.PredictionCheck(model, args.model, {**input_check.attrs_record(visual.file.attrs),
+                                                            **input_check.attrs_record(audio.file.attrs)},
+                                        "--audio/--visual files")
+    truth = None
+    if args.labels is not None:
+        truth = event_report.read_labels(args.labels, args.key, (videos, length))[rows]
+    seen = []
     with output_stream(args.output) as out:
         for i in range(0, len(rows), args.batch_size):
             chunk = rows[i:i + args.batch_size]
@@ -204,9 +233,15 @@ def main(argv=None):
             if not finite.all():
                 raise ValueError(f"--model={str(model_path)!r} is invalid: expected finite probabilities, found "
                                  f"NaN or inf for row {chunk[int(np.argmin(finite))]} (a diverged model?)")
-            for line in inference.describe_videos(probs, chunk, ave.class_names(), config.background,
-                                                  config.witness_rate):
+            for j, line in enumerate(inference.describe_videos(probs, chunk, ave.class_names(), config.background,
+                                                               config.witness_rate)):
+                line["input_check"] = guard.video(a[j], v[j], f"row {chunk[j]}")
                 out.write(json.dumps(line, allow_nan=False) + "\n")
+            seen.extend(probs)
+        if args.report is not None:
+            write_report(args, config, seen, [f"row {r}" for r in rows], model_path, truth=truth)
+    guard.finish()
+
 
 if __name__ == "__main__":
     run_main(PROG, main)

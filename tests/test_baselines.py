@@ -89,7 +89,7 @@ def test_pooled_split_is_the_audio_and_the_mean_of_the_visual_map(built_ave):
 def test_cli_prints_the_table_and_writes_the_json(built_ave, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(baselines, "CONV_MAX_EPOCHS", 2)  # the plumbing, not the fit, is under test here
     monkeypatch.setattr(baselines, "CONV_WIDTHS", (16,))
-    output = tmp_path / "out" / "baselines.json"
+    output = tmp_path / "baselines.json"
     result = baselines_cli.main(["--data-dir", str(built_ave), "--output", str(output)])
     assert json.loads(output.read_text()) == json.loads(json.dumps(result))
     assert not list(output.parent.glob("*.partial"))

@@ -126,12 +126,13 @@ def run_dir(tmp_path):
 
 def test_export_cli_writes_the_saved_model_of_a_run_folder_replacing_an_earlier_one(run_dir, capsys):
     folder, (audio, visual), expected = run_dir
-    (folder / "saved_model").mkdir()
-    (folder / "saved_model" / "stale.txt").write_text("an earlier export")
+    (folder / "saved_model" / "variables").mkdir(parents=True)  # an earlier export's layout
+    (folder / "saved_model" / "saved_model.pb").write_text("an earlier export")
+    (folder / "saved_model" / "variables" / "stale.index").write_text("an earlier export")
     export_cli.main(["--model", str(folder)])
     assert f"Wrote {folder / 'saved_model'}" in capsys.readouterr().out
     assert sorted(p.name for p in folder.iterdir()) == ["model.keras", "saved_model"]  # no .partial left
-    assert not (folder / "saved_model" / "stale.txt").exists()
+    assert not (folder / "saved_model" / "variables" / "stale.index").exists()
     serve = tf.saved_model.load(str(folder / "saved_model")).signatures["serving_default"]
     np.testing.assert_allclose(serve(audio=tf.constant(audio), visual=tf.constant(visual))["probs"].numpy(),
                                expected, rtol=1e-4, atol=1e-6)

@@ -1,13 +1,17 @@
 """Feature extraction: decoding, the VGGish front end against NumPy, the network and its checkpoint loader,
-PCA post-processing against NumPy, VGG-19 segment maps, the whole path and the resumable writer."""
+PCA post-processing against NumPy, VGG-19 segment maps, the whole path and the resumable writer; AVE's
+frame picks, OpenCV's resize and the 2018 VGGish against independent references."""
 
+import cv2
 import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from edrnet_tf.extraction import FeatureExtractor, decode, features_for_videos, mel, pca, vggish, visual, writer
-from edrnet_tf.extraction.synthetic_video import write_video
+from edrnet_tf import extract
+from edrnet_tf.extraction import (FeatureExtractor, decode, features_for_videos, mel, pca, resize, vggish, visual,
+                                  writer)
+from edrnet_tf.extraction.synthetic_video import numbered_frames, pcm_samples, write_lossless_video, write_video
 
 FRAMES = 2  # frames per segment in the tests (16 in AVE): VGG-19 on 2 cores is the cost
 
@@ -88,15 +92,68 @@ def save_slim_checkpoint(prefix, tensors, v1=False):
 
 @pytest.fixture(scope="module")
 def slim_tensors():
+    """Every variable of the official vggish_model.ckpt, its name and shape, random values (He-scaled, so
+    activations stay of order one through the 2018 graph)."""
     network = vggish.vggish_network()
     rng = np.random.default_rng(1)
     found = {}
     for layer_name, scope in vggish.SLIM_SCOPES.items():
         kernel, bias = network.get_layer(layer_name).weights
-        found[f"{scope}/weights"] = rng.normal(size=kernel.shape).astype(np.float32)
-        found[f"{scope}/biases"] = rng.normal(size=bias.shape).astype(np.float32)
+        fan_in = int(np.prod(kernel.shape[:-1]))
+        found[f"{scope}/weights"] = (rng.standard_normal(kernel.shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        found[f"{scope}/biases"] = rng.normal(0.05, 0.1, size=bias.shape).astype(np.float32)
     found["global_step"] = np.int64(7)
     return found
+
+
+def numpy_vggish_2018(examples, tensors):
+    """An independent forward pass of the 2018 ``vggish_slim.define_vggish_slim`` graph in float64: 3x3 SAME
+    ReLU convolutions as nine shifted matrix products, 2x2 max-pools, the NHWC (row-major [6, 4, 512])
+    flatten, fc1_1, fc1_2 and fc2, every one followed by a ReLU (fc2 inherits the arg_scope's
+    ``activation_fn``). Returns ``(embedding after the ReLU, fc2 before it)``."""
+    def weights(scope):
+        return tensors[f"vggish/{scope}/weights"].astype(np.float64), tensors[f"vggish/{scope}/biases"]
+
+    def conv(x, scope):
+        kernel, bias = weights(scope)
+        padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        out = sum(padded[:, i:i + x.shape[1], j:j + x.shape[2]] @ kernel[i, j] for i in range(3) for j in range(3))
+        return np.maximum(out + bias, 0.0)
+
+    def pool(x):
+        b, h, w, c = x.shape
+        return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+    x = np.asarray(examples, np.float64)[..., None]
+    for scopes in (["conv1"], ["conv2"], ["conv3/conv3_1", "conv3/conv3_2"], ["conv4/conv4_1", "conv4/conv4_2"]):
+        for scope in scopes:
+            x = conv(x, scope)
+        x = pool(x)
+    x = x.reshape(len(x), -1)  # NHWC, row-major: slim.flatten
+    for scope in ("fc1/fc1_1", "fc1/fc1_2"):
+        kernel, bias = weights(scope)
+        x = np.maximum(x @ kernel + bias, 0.0)
+    kernel, bias = weights("fc2")
+    fc2 = x @ kernel + bias
+    return np.maximum(fc2, 0.0), fc2
+
+
+@pytest.fixture(scope="module")
+def slim_checkpoint(tmp_path_factory, slim_tensors):
+    return save_slim_checkpoint(tmp_path_factory.mktemp("vggish") / "vggish_model.ckpt", slim_tensors, v1=True)
+
+
+def test_vggish_relu_and_linear_embeddings_equal_a_numpy_forward_of_the_2018_graph(slim_checkpoint, slim_tensors):
+    rng = np.random.default_rng(5)
+    t = np.arange(16000) / 16000
+    seconds = np.stack([0.3 * np.sin(2 * np.pi * 660 * t), rng.uniform(-0.5, 0.5, 16000)]).astype(np.float32)
+    examples = np.stack([numpy_log_mel(second.astype(np.float64)) for second in seconds])
+    relu, fc2 = numpy_vggish_2018(examples, slim_tensors)
+    assert (fc2 < 0).mean() > 0.2 and (fc2 > 0).mean() > 0.2  # the ReLU matters on these weights
+    for relu_embedding, expected in ((True, relu), (False, fc2)):
+        network = vggish.load_vggish_checkpoint(vggish.vggish_network(relu_embedding), slim_checkpoint)
+        got = np.asarray(vggish.vggish_audio_model(network).predict_on_batch(seconds))
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
 
 
 def test_checkpoint_loader_copies_every_tf_slim_variable_of_a_v1_checkpoint_into_its_layer(tmp_path, slim_tensors):
@@ -245,3 +302,101 @@ def test_frames_are_yielded_one_at_a_time_and_stop_at_max_segments(videos):
     frames = decode.iter_frames(videos["three"], frames_per_segment=4, image_size=32, max_segments=2)
     assert next(frames).shape == (32, 32, 3)  # a generator: nothing decoded ahead of the consumer
     assert 1 + len(list(frames)) == 8
+
+
+def video_frame_sample(frame_interval, video_length, sample_num):
+    """AVE's frame picks, as in YapengTian/AVE-ECCV18 attention_visualization.py (lines 20-28)."""
+    num = []
+    for segment in range(video_length):
+        for i in range(sample_num):
+            num.append(int(segment * frame_interval + (i * 1.0 / sample_num) * frame_interval))
+    return num
+
+
+@pytest.mark.parametrize("count, segments, per_segment", [(250, 10, 16), (299, 10, 16), (300, 10, 16),
+                                                          (251, 10, 16), (50, 2, 3), (33, 2, 16)])
+def test_ave_frame_indices_are_aves_video_frame_sample_with_frame_interval_int_n_over_t(count, segments, per_segment):
+    expected = video_frame_sample(int(count / segments), segments, per_segment)
+    assert decode.ave_frame_indices("v.mp4", count, segments, per_segment) == expected
+
+
+def test_ave_frame_indices_refuse_fewer_frames_than_f_per_segment_naming_the_file_and_flag():
+    with pytest.raises(ValueError, match=r"'slow.mp4': 30 frames for T=2 segments.*--frames-per-segment=16"):
+        decode.ave_frame_indices("slow.mp4", 30, 2, 16)
+
+
+@pytest.mark.parametrize("height, width", [(240, 320), (360, 640), (720, 1280), (48, 64), (100, 150), (224, 224),
+                                           (37, 411), (223, 225), (1, 1)])
+def test_resize_linear_equals_opencv_inter_linear_to_the_grey_level(height, width):
+    image = np.random.default_rng(height * width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    got = resize.resize_linear(image, 224)
+    difference = np.abs(got.astype(int) - cv2.resize(image, (224, 224), interpolation=cv2.INTER_LINEAR))
+    assert got.shape == (224, 224, 3) and got.dtype == np.uint8
+    assert difference.max() == 0  # measured: 0 on every size tried (float bilinear: up to 1)
+
+
+@pytest.fixture(scope="module")
+def lossless_clip(tmp_path_factory):
+    """2 s of 25 fps numbered frames (every one different, moving) and 16 kHz stereo PCM, all decoded back
+    exactly (FFV1 + PCM in Matroska)."""
+    frames, samples = numbered_frames(50, size=(64, 48)), pcm_samples(2.0, 16000)
+    path = write_lossless_video(tmp_path_factory.mktemp("lossless") / "clip.mkv", frames, samples, fps=25)
+    return path, frames, samples
+
+
+def test_ave_rule_decodes_aves_picks_full_size_and_resizes_them_as_opencv(lossless_clip):
+    path, frames, _ = lossless_clip
+    video = decode.decode_video(path, frames_per_segment=16, image_size=32)
+    picks = video_frame_sample(int(50 / 2), 2, 16)
+    assert video.frames.shape == (2, 16, 32, 32, 3)
+    assert list(video.frames[..., 0, 0, 1].reshape(-1)) == picks  # green = the frame number
+    expected = np.stack([cv2.resize(frames[i], (32, 32)) for i in picks]).reshape(video.frames.shape)
+    np.testing.assert_array_equal(video.frames, expected)
+    centre = decode.decode_video(path, frames_per_segment=16, image_size=32, frame_rule="centre")
+    assert centre.frames.shape == video.frames.shape and not np.array_equal(centre.frames, video.frames)
+
+
+def test_audio_is_cut_at_its_own_rate_into_seconds_each_resampled_by_resampy(tmp_path):
+    import resampy
+
+    samples = pcm_samples(3.0, 44100, seed=2)
+    path = write_lossless_video(tmp_path / "cd.mkv", numbered_frames(75, (32, 32)), samples, fps=25, sample_rate=44100)
+    mono = (samples / 32768.0).mean(axis=0)
+    expected = np.concatenate([resampy.resample(mono[s * 44100:(s + 1) * 44100], 44100, 16000) for s in range(3)])
+    got = decode.decode_audio(path)
+    assert got.shape == (48000,)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    whole = resampy.resample(mono, 44100, 16000)[:48000]  # one pass over the track differs near the cuts
+    assert np.abs(got - whole).max() > 1e-3
+
+
+def test_extract_gives_the_2018_vggish_of_the_official_log_mel_and_aves_pooled_vgg19_frames(
+        lossless_clip, slim_checkpoint, slim_tensors, tmp_path):
+    """Issue 20's check: known 16 kHz PCM + moving frames -> audio equal to the official log-mel + 2018
+    VGGish (ReLU) to 1e-3, none negative; visual equal to AVE's picks + INTER_LINEAR + block5_pool mean."""
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    path, frames, samples = lossless_clip
+    vgg19 = keras.applications.VGG19(include_top=False, weights=None, input_shape=(224, 224, 3))
+    weights = tmp_path / "vgg19_notop.h5"
+    with h5py.File(weights, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, vgg19)
+    out = tmp_path / "out"
+    assert extract.main([str(path), "--out", str(out), "--vggish-checkpoint", str(slim_checkpoint),
+                         "--vgg19-weights", str(weights), "--frames-per-segment", "4"]) == 0
+
+    mono = (samples / 32768.0).mean(axis=0)  # vggish_input: int16 / 32768, the mean of the channels
+    examples = np.stack([numpy_log_mel(mono[s * 16000:(s + 1) * 16000]) for s in range(2)])
+    expected_audio, _ = numpy_vggish_2018(examples, slim_tensors)
+    picks = video_frame_sample(int(len(frames) / 2), 2, 4)
+    images = np.stack([cv2.resize(frames[i], (224, 224)) for i in picks]).astype(np.float32)
+    maps = np.asarray(vgg19.predict_on_batch(keras.applications.vgg19.preprocess_input(images)))
+    expected_visual = maps.reshape(2, 4, 7, 7, 512).mean(axis=1)
+    with h5py.File(out / writer.AUDIO_FILE) as a, h5py.File(out / writer.VISUAL_FILE) as v:
+        audio, visual = a[writer.KEY][0], v[writer.KEY][0]
+        for handle in (a, v):
+            assert dict(handle.attrs) == {"vggish_embedding": "relu", "frame_rule": "ave", "frames_per_segment": 4}
+    assert audio.min() >= 0 and (audio > 0).mean() > 0.2
+    np.testing.assert_allclose(audio, expected_audio, rtol=1e-3, atol=1e-3 * expected_audio.max())
+    assert np.abs(visual - expected_visual).mean() / np.abs(expected_visual).mean() < 0.005

@@ -132,12 +132,13 @@ def _write_features(folder, name, data, **storage):
 
 def _refused(argv, folder):
     """Runs predict expecting exit status 1 (one line, returned); ``events.jsonl`` keeps its old content."""
-    (folder / "events.jsonl").write_text("earlier output\n")
+    earlier = '{"row": 0, "labels": [28], "earlier": true}\n'  # an earlier output of predict
+    (folder / "events.jsonl").write_text(earlier)
     with pytest.raises(SystemExit) as exit_info:
         run_main("predict", predict.main, argv)
     message = exit_info.value.code
     assert isinstance(message, str) and "\n" not in message  # sys.exit(message): status 1
-    assert (folder / "events.jsonl").read_text() == "earlier output\n"
+    assert (folder / "events.jsonl").read_text() == earlier
     assert sorted(p.name for p in folder.iterdir() if "events" in p.name) == ["events.jsonl"]  # no temp file left
     return message
 
@@ -167,8 +168,21 @@ def test_a_read_error_after_written_rows_leaves_no_partial_output(model_and_file
 
 def test_a_model_giving_nan_is_refused_instead_of_writing_nan_json(model_and_files, tmp_path):
     folder, model, _, _ = model_and_files
-    broken = EDRNet(TINY)
-    broken.set_weights([np.full_like(w, np.nan) if w.dtype.kind == "f" else w for w in model.get_weights()])
+    broken = EDRNet(TINY)  # finite weights so large that the logits overflow
+    broken.set_weights([np.full_like(w, 1e30) if w.dtype.kind == "f" else w for w in model.get_weights()])
     broken.save(tmp_path / "model.keras")
     message = _refused(_argv(folder, model=tmp_path), folder)
     assert "model.keras' is invalid: expected finite probabilities, found NaN or inf for row 0" in message
+
+
+def test_a_model_with_a_nan_weight_is_refused_at_load_naming_the_file_and_weight(model_and_files, tmp_path):
+    folder, model, _, _ = model_and_files
+    broken = EDRNet(TINY)
+    weights = model.get_weights()
+    weights[0] = weights[0].copy()
+    weights[0].flat[0] = np.nan
+    broken.set_weights(weights)
+    broken.save(tmp_path / "model.keras")
+    message = _refused(_argv(folder, model=tmp_path), folder)
+    assert message.startswith(f"predict: error: {tmp_path / 'model.keras'}: expected finite weights, found NaN or "
+                              f"inf in {broken.weights[0].path} ")

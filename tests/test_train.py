@@ -117,7 +117,8 @@ def test_tensorboard_logs_every_loss_term_lr_per_class_confusion_and_hparams(sel
     assert not any(tag.startswith(("epoch_", "evaluation_")) for tag in train_tags | validation_tags)
     root_tags = event_tags(output / "logs")
     assert {"_hparams_/session_start_info", "_hparams_/session_end_info"} <= root_tags
-    assert {"test/headline", "test/original/gated", "test/corrected/gated_b2ilc", "best/validation_accuracy"} <= root_tags
+    assert {"Headline/test_accuracy", "test/original/gated", "test/corrected/gated_b2ilc",
+            "best/validation_accuracy"} <= root_tags
 
 
 @pytest.mark.large

@@ -133,6 +133,20 @@ def test_missing_data_stops_the_search_with_one_clear_error_instead_of_failing_e
         hypermodel.fit(hp, hypermodel.build(hp))
 
 
+def test_a_bad_flag_or_missing_data_writes_no_study_folder_so_the_corrected_rerun_starts(tmp_path, capsys):
+    # study.json is written only once everything is checked: a failed start must not leave a study folder
+    # whose settings then refuse the corrected command ("started with other settings").
+    studies_dir = tmp_path / "studies"
+    common = ["--study", "random", "--dataset", "ave", "--output", str(studies_dir), *TINY]
+    with pytest.raises(SystemExit) as exit_info:
+        sweep.main([*common, "--data-dir", str(tmp_path / "nowhere"), "--lambda2", "nan"])
+    assert exit_info.value.code == 2
+    assert "--lambda2: expected a finite number, found 'nan'" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match=r"tfds_ave/supervised is not built in .*nowhere"):
+        sweep.main([*common, "--data-dir", str(tmp_path / "nowhere")])
+    assert not studies_dir.exists()
+
+
 def read_rows(folder):
     with open(folder / "results.csv") as f:
         return list(csv.DictReader(f))
@@ -199,3 +213,12 @@ def test_loopback_chief_and_two_workers_finish_and_the_chief_reports_the_best_tr
     best = max(rows, key=lambda r: float(r[OBJECTIVE]))
     assert f"Best trial (on validation): {best['trial']} (k=3, L={best['num_layers']}," in outputs["chief"]
     assert "worker worker0 finished" in outputs["worker0"] and "worker worker1 finished" in outputs["worker1"]
+
+
+@pytest.mark.parametrize("content", [b'{"study": ', b"\xff\xfe{}", b"[1, 2]"])
+def test_a_corrupt_study_json_is_named_in_one_line(tmp_path, content):
+    (tmp_path / "study.json").write_bytes(content)
+    with pytest.raises(ValueError) as error:
+        sweep.check_resume(tmp_path, {"study": "random"})
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path / 'study.json'}: expected the study's flags")

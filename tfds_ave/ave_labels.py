@@ -151,6 +151,7 @@ class AveLabels:
     video: np.ndarray  # [R] int event class
     orders: dict  # split -> [n] int64 rows
     multi_hot: list  # (row, segment) of segments with several classes set, resolved to the lowest index
+    files: tuple = ()  # the names of the files read
 
 
 def read_labels(folder):
@@ -161,14 +162,14 @@ def read_labels(folder):
     if all((folder / n).exists() for n in H5_LABEL_FILES):
         segment, multi = segment_labels_h5(folder, LABELS, rows)
         return AveLabels(f"{', '.join(H5_LABEL_FILES)}", annotations, segment, video_labels_h5(folder, rows),
-                         orders_h5(folder, rows), multi)
+                         orders_h5(folder, rows), multi, (ANNOTATIONS,) + H5_LABEL_FILES)
     if all((folder / n).exists() for n in TEXT_LABEL_FILES):
         video = np.array([a.label for a in annotations], np.int64)
         segment = np.full((rows, ave.N_SEGMENTS), ave.BACKGROUND, np.int64)
         for r, a in enumerate(annotations):
             segment[r, a.start: a.end] = a.label
         return AveLabels(f"{ANNOTATIONS} + {', '.join(TEXT_LABEL_FILES)}", annotations, segment, video,
-                         orders_text(folder, annotations), [])
+                         orders_text(folder, annotations), [], (ANNOTATIONS,) + TEXT_LABEL_FILES)
     missing = [n for n in H5_LABEL_FILES + TEXT_LABEL_FILES if not (folder / n).exists()]
     raise AveFilesError(
         f"tfds_ave: labels and splits need either {', '.join(H5_LABEL_FILES)} or {', '.join(TEXT_LABEL_FILES)}"

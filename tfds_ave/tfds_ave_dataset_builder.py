@@ -1,6 +1,8 @@
 """AVE: audio-visual event localization features (Tian et al., ECCV 2018), a manual-download builder."""
 
 import dataclasses
+import os
+import pathlib
 
 from absl import logging
 import numpy as np
@@ -10,6 +12,8 @@ from tfds_ave import ave, ave_labels
 from tfds_ave import ave_files as files
 
 _HOMEPAGE = "https://github.com/YapengTian/AVE-ECCV18"
+MADE_FROM = "manual_files"  # metadata key: file name -> ave_files.fingerprint of each file the build read
+MADE_IN = "manual_dir"  # metadata key: the absolute path of the manual folder the build read
 
 
 @dataclasses.dataclass
@@ -79,7 +83,62 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 "span": tfds.features.Tensor(shape=(2,), dtype=np.int64),
             }),
             homepage=_HOMEPAGE,
+            metadata=tfds.core.MetadataDict(),
         )
+
+    def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
+        """TFDS' ``download_and_prepare`` with three checks of this builder's own.
+
+        A manual folder given (``--manual_dir``) and its first files are checked before TFDS writes anything
+        (one line naming the path, instead of TFDS' assertion or ``NotADirectoryError``); a build already in
+        ``data_dir`` is then kept only when that folder holds the files it was made from, or is the folder it was
+        made from and no longer exists (``check_made_from``);
+        and a build that fails removes the folders and ``.config/metadata.json`` TFDS created for it (never what
+        was there before)."""
+        manual = download_config and download_config.manual_dir  # None: TFDS' default (or, in tests, its mock)
+        if manual and self.is_prepared():
+            self.check_made_from(manual)
+        elif manual:
+            what = f"tfds_ave/{self.builder_config.name}"
+            files.require(pathlib.Path(manual), [files.AUDIO, files.VISUAL, files.ANNOTATIONS], what)
+        skeleton = self._skeleton(download_dir)
+        new = [path for path in skeleton if not os.path.lexists(path)]
+        try:
+            super().download_and_prepare(download_dir=download_dir, download_config=download_config, **kwargs)
+        except BaseException:
+            _remove_if_left(new)
+            raise
+
+    def _downloads(self, download_dir):
+        return pathlib.Path(download_dir or pathlib.Path(self.data_dir_root) / "downloads")  # as TFDS' own default
+
+    def _skeleton(self, download_dir):
+        """What TFDS creates for a build, parents first: data_dir, the download folders, ``tfds_ave/.config``,
+        the config's folder and its version folder."""
+        downloads = self._downloads(download_dir)
+        common = pathlib.Path(self.data_path).parent.parent  # data_dir/tfds_ave
+        return [pathlib.Path(self.data_dir_root), downloads, downloads / "extracted", common, common / ".config",
+                common / ".config" / "metadata.json", common / self.builder_config.name, pathlib.Path(self.data_path)]
+
+    def check_made_from(self, manual):
+        """Raises one line when the built config was made from other files than those in ``manual``. A build
+        whose own manual folder (``manual``, recorded as ``MADE_IN``) no longer exists is kept: it is all there is
+        (a run evaluated after its 7.7 GB of .h5 files were deleted)."""
+        metadata = dict(self.info.metadata or {})
+        recorded = metadata.get(MADE_FROM)
+        if recorded and not os.path.lexists(manual) and metadata.get(MADE_IN) == os.path.abspath(manual):
+            return
+        files.check_folder(manual)
+        where = f"{self.name}/{self.builder_config.name} in {self.data_dir_root}"
+        remedy = (f"build into another data folder, or remove {pathlib.Path(self.data_path).parent} (what the build"
+                  " wrote) to rebuild it here")
+        if not recorded:
+            raise files.AveFilesError(f"{where}: expected a record of the files it was built from, found none (built"
+                                      f" by an older tfds_ave); cannot tell it was built from {manual}: {remedy}")
+        changed = files.changed_files(pathlib.Path(manual), recorded)
+        if changed:
+            raise files.AveFilesError(f"{where}: expected the files it was built from in {manual}, found other"
+                                      f" {', '.join(changed)}: {remedy}")
 
     def _split_generators(self, dl_manager):
         folder = dl_manager.manual_dir
@@ -92,6 +151,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         files.check_feature_file(folder / files.AUDIO, rows, files.AUDIO_TAIL, why)
         files.check_feature_file(folder / files.VISUAL, rows, files.VISUAL_TAIL, why)
         logging.info("%s: labels and splits from %s", what, labels.source)
+        used = [files.AUDIO, files.VISUAL, *labels.files]
         self._log_label_quirks(what, labels)
 
         test_segment = labels.segment
@@ -101,6 +161,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             multi = [m for m in multi if m[0] in set(labels.orders["test"].tolist())]
             logging.info("%s: test segment labels from %s (%d multi-hot test segments resolved to the lowest"
                          " class)", what, config.test_labels, len(multi))
+            used.append(config.test_labels)
 
         def gen(split, segment, weak=False):
             return dict(folder=folder, labels=labels, rows=labels.orders[split], segment=segment, weak=weak)
@@ -116,6 +177,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             count = ave_labels.check_noisy(folder)
             logging.info("%s: train adds the %d background-only videos of %s", what, count, ", ".join(noisy))
             splits["train"] = _chain(splits["train"], self._generate_noisy(folder, count))
+            used += noisy
+        self.info.metadata[MADE_FROM] = {name: files.fingerprint(folder / name) for name in used}
+        self.info.metadata[MADE_IN] = os.path.abspath(folder)
         return splits
 
     @staticmethod
@@ -164,6 +228,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 "video_id": f"noisy{j:04d}",
                 "span": np.array([0, 0], np.int64),
             }
+
+
+def _remove_if_left(paths):
+    """Removes, deepest first, those of ``paths`` that exist: files, and folders only when empty."""
+    for path in reversed(paths):
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        except OSError:  # a folder something else wrote into meanwhile: kept
+            pass
 
 
 def _chain(*generators):

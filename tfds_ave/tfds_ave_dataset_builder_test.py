@@ -4,11 +4,17 @@
 tfds_ave/dummy_data --dummy`` (``test_dummy_data_is_the_generators_output`` keeps it so).
 """
 
+import contextlib
+import hashlib
 import logging
+import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import h5py
 import numpy as np
@@ -17,6 +23,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets import testing
 
 from edrnet_tf.data import builds, pipeline, synthetic
+from edrnet_tf.data.arrays import read_split
 from tfds_ave import ave, ave_files, tfds_ave_dataset_builder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -197,11 +204,19 @@ def test_bare_tfds_build_command_finds_the_installed_builder_from_any_folder(tmp
             shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(ROOT / name, source / name)
+    # A venv that sees the packages of the Python running this test (its own venv's, where `--system-site-packages`
+    # would give its base interpreter's) and no setuptools of its own; this Python's pip installs into it.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
     python = venv / "bin" / "python"
-    install = subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                              *(["-e"] if editable else []), source], capture_output=True, text=True)
+    site_packages = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                   capture_output=True, text=True, check=True).stdout.strip()
+    outer = [path for path in sys.path if path.endswith(("site-packages", "dist-packages"))]
+    pathlib.Path(site_packages, "_test_outer_site.pth").write_text("\n".join(outer) + "\n")
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps",
+                              "--no-build-isolation", *(["-e"] if editable else []), source],
+                             capture_output=True, text=True, env=env)
     assert install.returncode == 0, install.stderr[-2000:]
     # The venv shares this Python's TFDS, whose `tfds` command lives outside it: the same script, run by the venv.
     tfds_command = venv / "bin" / "tfds"
@@ -210,7 +225,7 @@ def test_bare_tfds_build_command_finds_the_installed_builder_from_any_folder(tmp
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     result = subprocess.run([tfds_command, "build", "tfds_ave", "--manual_dir", DUMMY, "--data_dir", tmp_path / "data"],
-                            cwd=elsewhere, capture_output=True, text=True)
+                            cwd=elsewhere, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Loading dataset tfds_ave from imports: tfds_ave.tfds_ave_dataset_builder" in result.stdout + result.stderr
     for config, train in (("supervised", 3), ("corrected", 3), ("weakly_supervised", 5)):
@@ -218,7 +233,7 @@ def test_bare_tfds_build_command_finds_the_installed_builder_from_any_folder(tmp
         assert {s: builder.info.splits[s].num_examples for s in pipeline.SPLITS} == {
             "train": train, "validation": 1, "test": 1}
     where = subprocess.run([python, "-c", "import tfds_ave; print(tfds_ave.__file__)"], cwd=elsewhere,
-                           capture_output=True, text=True, check=True).stdout
+                           capture_output=True, text=True, check=True, env=env).stdout
     assert pathlib.Path(where.strip()).is_relative_to(source if editable else venv)
     assert list(elsewhere.iterdir()) == []
 
@@ -404,3 +419,163 @@ def test_a_byte_order_mark_and_float16_or_int32_features_are_accepted_and_logged
         assert example["video_id"].decode() == video_ids[example["row"]]
         np.testing.assert_array_equal(example["visual"], visual[example["row"]].astype(np.float32))
         np.testing.assert_array_equal(example["audio"], audio[example["row"]].astype(np.float32))
+
+
+# --- file-system faults: one line naming the path, nothing written (issue 21 D) ---------------------------
+
+
+def _fifo_unblocked_after(path, seconds=20):
+    """A FIFO at ``path``; a thread opens it for writing after ``seconds``, so a reader that blocks on it (the
+    fault under test) gets end-of-file instead of hanging the test session."""
+    os.mkfifo(path)
+
+    def unblock():
+        time.sleep(seconds)
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+    threading.Thread(target=unblock, daemon=True).start()
+
+
+MANUAL_FAULTS = {  # fault -> (make it in the manual folder, the one-line error)
+    "Annotations.txt a directory": (lambda m: ((m / "Annotations.txt").unlink(), (m / "Annotations.txt").mkdir()),
+                                    r"Annotations\.txt: expected a regular file, found a directory$"),
+    "Annotations.txt a FIFO": (lambda m: ((m / "Annotations.txt").unlink(),
+                                          _fifo_unblocked_after(m / "Annotations.txt")),
+                               r"Annotations\.txt: expected a regular file, found a FIFO \(named pipe\)$"),
+    "labels.h5 a FIFO": (lambda m: ((m / "labels.h5").unlink(), _fifo_unblocked_after(m / "labels.h5")),
+                         r"labels\.h5: expected a regular file, found a FIFO \(named pipe\)$"),
+    "Annotations.txt not UTF-8": (lambda m: (m / "Annotations.txt").write_bytes(b"\xff" + (DUMMY / "Annotations.txt")
+                                                                                .read_bytes()),
+                                  r"^Annotations\.txt: expected UTF-8 text, found byte 0xff at offset 0$"),
+    "valSet.txt not UTF-8": (lambda m: ([(m / n).unlink() for n in ave_files.H5_LABEL_FILES],
+                                        (m / "valSet.txt").write_bytes(b"Bark\xe9&x&good&0&10\n")),
+                             r"^valSet\.txt: expected UTF-8 text, found byte 0xe9 at offset 4$"),
+}
+
+
+@pytest.mark.parametrize("case", MANUAL_FAULTS)
+def test_a_file_system_fault_in_the_manual_folder_is_named_and_the_data_dir_is_left_as_it_was(manual, case):
+    make, match = MANUAL_FAULTS[case]
+    make(manual)
+    fresh, kept = manual.parent / "fresh", manual.parent / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine\n")
+    for data_dir in (fresh, kept):
+        with pytest.raises(ave_files.AveFilesError, match=match) as info:
+            builds.build_dataset(manual, data_dir, "supervised")
+        assert "\n" not in str(info.value)
+    with pytest.raises(ave_files.AveFilesError, match=match):
+        read_split(manual, "train")  # the TensorFlow-free path (ReleaseSource)
+    assert not fresh.exists()  # no skeleton (downloads/, tfds_ave/.config/, the lock file) left behind
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"] and (kept / "notes.txt").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("what", ["missing", "a file"])
+def test_a_manual_dir_that_is_missing_or_a_file_is_named_before_anything_is_written(tmp_path, what):
+    manual = tmp_path / "manual"
+    if what == "a file":
+        manual.write_text("not a folder\n")
+    found = "nothing there" if what == "missing" else "a file"
+    with pytest.raises(ave_files.AveFilesError, match=rf"^{manual}: expected the manual-download folder of the AVE "
+                                                      rf"release files, found {found}$"):
+        builds.build_dataset(manual, tmp_path / "data", "supervised")
+    with pytest.raises(ave_files.AveFilesError, match=rf"^{manual}: expected the manual-download folder"):
+        read_split(manual, "train")  # the TensorFlow-free path (ReleaseSource)
+    assert not (tmp_path / "data").exists()
+
+
+def test_tfds_build_and_train_name_a_missing_manual_dir_or_a_fifo_and_write_nothing(manual, tmp_path):
+    from edrnet_tf import train  # noqa: PLC0415  (train pulls in the whole model stack)
+    from edrnet_tf.cli import run_main  # noqa: PLC0415
+    result = subprocess.run(
+        [sys.executable, "-m", "tensorflow_datasets.scripts.cli.main", "build", "tfds_ave", "--config", "supervised",
+         "--manual_dir", str(tmp_path / "nowhere"), "--data_dir", str(tmp_path / "tfds")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert (f"AveFilesError: {tmp_path / 'nowhere'}: expected the manual-download folder of the AVE release files, "
+            "found nothing there") in result.stderr
+    MANUAL_FAULTS["Annotations.txt a FIFO"][0](manual)
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(train.PROG, train.main, ["--dataset", "ave", "--manual-dir", str(manual), "--data-dir",
+                                          str(tmp_path / "data"), "--output", str(tmp_path / "run")])
+    assert exit_info.value.code == (f"{train.PROG}: error: {manual / 'Annotations.txt'}: expected a regular file, "
+                                    "found a FIFO (named pipe)")
+    assert not any((tmp_path / name).exists() for name in ("tfds", "data", "run"))
+
+
+# --- a build remembers the files it was made from (issue 21 G) -------------------------------------------
+
+
+def test_a_build_records_its_files_and_refuses_other_files_in_the_same_data_dir(manual, tmp_path):
+    data_dir = tmp_path / "data"
+    builder = builds.build_dataset(manual, data_dir, "supervised")
+    recorded = builder.info.metadata[tfds_ave_dataset_builder.MADE_FROM]
+    expected = ["Annotations.txt", "audio_feature.h5", "visual_feature.h5", *ave_files.H5_LABEL_FILES]
+    assert sorted(recorded) == sorted(expected)
+    for name, found in recorded.items():  # small files: size and SHA-256 of the whole file
+        data = (manual / name).read_bytes()
+        assert found == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}, name
+    same = _copy_manual(manual, tmp_path / "copy", link_features=False)
+    builds.build_dataset(same, data_dir, "supervised")  # the same files elsewhere: the build is kept
+    audio = _h5(manual, "audio_feature.h5")
+    audio[1, 2, 3] = np.nan
+    _rewrite(manual, "audio_feature.h5", audio)
+    match = (rf"^tfds_ave/supervised in {data_dir}: expected the files it was built from in {manual}, found other "
+             rf"audio_feature\.h5: build into another data folder, or remove {data_dir / 'tfds_ave' / 'supervised'}")
+    with pytest.raises(ave_files.AveFilesError, match=match):
+        builds.build_dataset(manual, data_dir, "supervised")
+    from edrnet_tf import train  # noqa: PLC0415
+    from edrnet_tf.cli import run_main  # noqa: PLC0415
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(train.PROG, train.main, ["--dataset", "ave", "--manual-dir", str(manual), "--data-dir",
+                                          str(data_dir), "--output", str(tmp_path / "run")])
+    assert re.match(match.replace("^", rf"^{re.escape(train.PROG)}: error: "), str(exit_info.value.code))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_build_whose_own_manual_folder_was_removed_is_kept_and_another_missing_folder_is_refused(manual, tmp_path):
+    # A run evaluated after its .h5 files were deleted reads the build; a mistyped --manual-dir does not.
+    data_dir = tmp_path / "data"
+    builds.build_dataset(manual, data_dir, "supervised")
+    assert tfds_ave_dataset_builder.Builder(config="supervised", data_dir=data_dir).info.metadata[
+        tfds_ave_dataset_builder.MADE_IN] == str(manual)
+    shutil.rmtree(manual)
+    assert builds.build_dataset(manual, data_dir, "supervised").is_prepared()
+    with pytest.raises(ave_files.AveFilesError, match=rf"^{tmp_path / 'typo'}: expected the manual-download folder of "
+                                                      r"the AVE release files, found nothing there$"):
+        builds.build_dataset(tmp_path / "typo", data_dir, "supervised")
+
+
+def test_a_build_without_a_record_of_its_files_is_refused_with_a_manual_dir(manual, tmp_path):
+    data_dir = tmp_path / "data"
+    builder = builds.build_dataset(manual, data_dir, "supervised")
+    (pathlib.Path(builder.data_dir) / "metadata.json").unlink()  # as built before the record existed
+    with pytest.raises(ave_files.AveFilesError, match=r"expected a record of the files it was built from, found "
+                                                      r"none \(built by an older tfds_ave\)"):
+        builds.build_dataset(manual, data_dir, "supervised")
+
+
+def test_a_large_file_is_fingerprinted_by_its_size_and_sampled_blocks(tmp_path, monkeypatch):
+    monkeypatch.setattr(ave_files, "WHOLE_HASH_BYTES", 1000)
+    monkeypatch.setattr(ave_files, "SAMPLE_BLOCKS", 4)
+    monkeypatch.setattr(ave_files, "SAMPLE_BYTES", 100)
+    data = bytearray(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
+    path = tmp_path / "visual_feature.h5"
+    path.write_bytes(data)
+    blocks = b"".join(data[o: o + 100] for o in (0, 633, 1266, 1900))  # offsets 1900 * i // 3
+    assert ave_files.fingerprint(path) == {"bytes": 2000, "sha256": hashlib.sha256(blocks).hexdigest()}
+    data[1950] ^= 1  # inside the last block
+    path.write_bytes(data)
+    assert ave_files.changed_files(tmp_path, {"visual_feature.h5": {"bytes": 2000,
+                                                                    "sha256": hashlib.sha256(blocks).hexdigest()}})
+
+
+def test_a_synthetic_cache_build_without_a_record_is_built_again(tmp_path):
+    manual, data_dir = builds.ensure_synthetic(tmp_path, videos=6, seed=0)
+    builder = tfds.builder("tfds_ave/supervised", data_dir=data_dir)
+    (pathlib.Path(builder.data_dir) / "metadata.json").unlink()  # a cache built before the record existed
+    builds.ensure_synthetic(tmp_path, videos=6, seed=0)
+    rebuilt = tfds.builder("tfds_ave/supervised", data_dir=data_dir)
+    assert sorted(rebuilt.info.metadata[tfds_ave_dataset_builder.MADE_FROM]) == sorted(
+        ["Annotations.txt", "audio_feature.h5", "visual_feature.h5", *ave_files.H5_LABEL_FILES])

@@ -22,7 +22,7 @@ import time
 import keras
 import keras_tuner
 
-from edrnet_tf import cli, installed
+from edrnet_tf import cli, files, installed
 from edrnet_tf.cli import OneLineParser, run_main
 from edrnet_tf.config import MODEL_DEFAULTS, EDRNetConfig, model_config
 from edrnet_tf.data import sources
@@ -66,12 +66,12 @@ def build_parser():
     space.add_argument("--smb-values", type=int_list, default=None, metavar="S,...",
                        help="SMB S values instead of the study's (0 = no fusion).")
     flags.add_smb_sequences_flag(space)
-    space.add_argument("--lambda2", type=float, default=None,
+    space.add_argument("--lambda2", type=cli.finite_float, default=None,
                        help=f"Fix lambda2 (the open searches tune it). Default: {EDRNetConfig.lambda2}.")
     space.add_argument("--visual-width", type=cli.positive_int, default=None,
                        help="d_v, filters of the visual Conv2D (not tuned). Default: "
                             f"{EDRNetConfig.visual_width} ({MODEL_DEFAULTS['synthetic']['visual_width']} for synthetic).")
-    space.add_argument("--dropout", type=float, default=EDRNetConfig.dropout,
+    space.add_argument("--dropout", type=cli.finite_float, default=EDRNetConfig.dropout,
                        help="Dropout rate (not tuned). Default: %(default)s.")
 
     flags.add_optimisation_flags(parser)  # each trial trains as python -m edrnet_tf.train; the open searches
@@ -133,7 +133,10 @@ def check_resume(folder, description):
     flags would mix two searches in one oracle, so it raises a one-line ValueError naming what differs."""
     path = folder / "study.json"
     if path.exists():
-        before = json.loads(path.read_text())
+        before = files.read_json(path, "the study's flags as python -m tuning.sweep writes them (JSON)")
+        if not isinstance(before, dict):
+            raise ValueError(f"{path}: expected the study's flags as python -m tuning.sweep writes them (a JSON "
+                             f"object), found {type(before).__name__}")
         if before != description:
             changed = sorted(k for k in set(before) | set(description) if before.get(k) != description.get(k))
             raise ValueError(f"{path}: this study folder was started with other settings ({', '.join(changed)} "
@@ -164,11 +167,13 @@ def main(argv=None):
     me = role()
     description = {"study": args.study, "space": repr(space), "config": config.to_dict(),
                    "settings": settings.to_dict(), "max_trials": args.max_trials}
+    # Everything is checked (flags, data, the hypermodel's settings) before study.json is written: a failed
+    # start leaves no study folder that would refuse the corrected rerun as "started with other settings".
+    source = sources.of_settings(settings) if me != "chief" else None
+    hypermodel = EDRNetHyperModel(space, config, settings, source)
     if me != "worker":
         resumed = check_resume(folder, description)
         print(f"{PROG}: study {args.study} in {folder} ({'resuming' if resumed else 'new'}; {me})", flush=True)
-    source = sources.of_settings(settings) if me != "chief" else None
-    hypermodel = EDRNetHyperModel(space, config, settings, source)
     tuner = make_tuner(args.study, hypermodel, folder, args.max_trials, settings.epochs, args.seed)
     search_callbacks = []
     if keras.backend.backend() == "tensorflow":

@@ -159,9 +159,9 @@ def write_strip(output, cams, kernel_size, labels, predictions, class_names=None
     try:
         if isinstance(output, (str, os.PathLike)):
             with files.replacing(output) as partial:
-                figure.savefig(partial, format="png", dpi=DPI)
+                figure.savefig(partial, format="png", dpi=DPI, metadata=files.png_metadata())
         else:
-            figure.savefig(output, format="png", dpi=DPI)
+            figure.savefig(output, format="png", dpi=DPI, metadata=files.png_metadata())
     finally:
         pyplot.close(figure)
 

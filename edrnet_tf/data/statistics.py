@@ -17,7 +17,9 @@ class InputStatistics:
     """Mean and (population) variance of every audio channel [128] and visual channel [512].
 
     Audio statistics are over videos and segments; visual ones over videos, segments and the 7x7 positions.
-    ``videos`` is how many videos they were computed from.
+    ``videos`` is how many videos they were computed from; ``audio_negative_share`` and
+    ``visual_negative_share`` the share of values below 0 (None when not counted): the distribution guard
+    of prediction (``serving.input_check``) compares them.
     """
 
     audio_mean: np.ndarray
@@ -25,6 +27,8 @@ class InputStatistics:
     visual_mean: np.ndarray
     visual_variance: np.ndarray
     videos: int
+    audio_negative_share: float = None
+    visual_negative_share: float = None
 
     def to_dict(self):
         return {"videos": self.videos, **{f.name: np.asarray(getattr(self, f.name)).tolist()
@@ -32,10 +36,12 @@ class InputStatistics:
 
 
 class _Moments:
-    """Running count, mean and sum of squared deviations per channel (last axis)."""
+    """Running count, mean and sum of squared deviations per channel (last axis), and how many values were
+    below 0."""
 
     def __init__(self, channels):
         self.count = 0
+        self.negatives = 0
         self.mean = np.zeros(channels, np.float64)
         self.m2 = np.zeros(channels, np.float64)
 
@@ -44,6 +50,7 @@ class _Moments:
         n = x.shape[0]
         if n == 0:
             return
+        self.negatives += int(np.count_nonzero(x < 0))
         batch_mean = x.mean(axis=0)
         batch_m2 = ((x - batch_mean) ** 2).sum(axis=0)
         total = self.count + n
@@ -54,6 +61,9 @@ class _Moments:
 
     def variance(self):
         return self.m2 / max(self.count, 1)
+
+    def negative_share(self):
+        return self.negatives / max(self.count * self.mean.shape[0], 1)
 
 
 def stream_statistics(batches):
@@ -67,4 +77,5 @@ def stream_statistics(batches):
     if videos == 0:
         raise ValueError("input statistics: the split holds no videos; expected at least one")
     return InputStatistics(audio.mean.astype(np.float32), audio.variance().astype(np.float32),
-                           visual.mean.astype(np.float32), visual.variance().astype(np.float32), videos)
+                           visual.mean.astype(np.float32), visual.variance().astype(np.float32), videos,
+                           audio.negative_share(), visual.negative_share())

@@ -27,12 +27,12 @@ class TfdsSource(DataSource):
         return pipeline.is_built(self.data_dir, config)
 
     def ensure(self, config):
-        """Builds ``config`` from ``manual_dir`` when it is not built yet; raises when it cannot."""
-        if self.is_built(config):
-            return
-        if self.manual_dir is None:
+        """Builds ``config`` from ``manual_dir`` when it is not built yet, and refuses one built from other files
+        than those in ``manual_dir`` (``builds.build_dataset``); raises when it cannot."""
+        if self.manual_dir is not None:
+            builds.build_dataset(self.manual_dir, self.data_dir, config=config)
+        elif not self.is_built(config):
             raise FileNotFoundError(pipeline.not_built(self.data_dir, config, ", or pass --manual-dir <that folder>"))
-        builds.build_dataset(self.manual_dir, self.data_dir, config=config)
 
     def has_corrected(self):
         """Whether C-AVE test labels exist: built, or buildable from a manual folder holding right_labels.h5."""

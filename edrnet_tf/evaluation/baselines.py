@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from edrnet_tf import ave
+from edrnet_tf import ave, files
 from edrnet_tf.data import pipeline
 
 FEATURES = {"audio": slice(0, ave.AUDIO_DIM), "visual": slice(ave.AUDIO_DIM, None), "audio+visual": slice(None)}
@@ -186,15 +186,10 @@ def format_baselines(result):
 
 
 def write_json(result, path):
-    """Writes the result to ``path`` whole or not at all (temporary file, then rename)."""
+    """Writes the result to ``path`` whole or not at all (``files.write_json``), creating its folder."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(json.dumps(result, indent=2) + "\n")
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    files.write_json(path, result)
 
 
 def cached_baselines(source, path, seed=0):

@@ -30,6 +30,7 @@ import shutil
 
 import numpy as np
 
+from edrnet_tf import files
 from edrnet_tf.evaluation import baselines
 
 TABLES = ("table3", "table4")
@@ -121,11 +122,14 @@ def train_or_reuse(spec, config, settings, runs_dir, seed, log=print):
     if differences == [] and (run_dir / "metrics.json").is_file():
         log(f"reusing {run_dir}")
     else:
-        if run_dir.exists():  # an unfinished run of these settings: start it again
+        if differences == []:  # an unfinished run of these settings: start it again
             shutil.rmtree(run_dir)
+        elif run_dir.exists() and any(run_dir.iterdir()):
+            raise ValueError(f"{run_dir}: expected a run folder of python -m edrnet_tf.experiments (with its "
+                             "run.json) or none, found other files; remove them or use a new --output")
         log(f"training {run_dir}")
         runner.train(config, settings, verbose=2)
-    return json.loads((run_dir / "metrics.json").read_text()), str(run_dir)
+    return files.read_json(run_dir / "metrics.json", "the metrics.json of a finished run"), str(run_dir)
 
 
 def accuracy(metrics, head, b2ilc):
@@ -183,7 +187,7 @@ def run_dirs(rows):
 
 def results(table, config, settings, seeds, rows, runs):
     """The results dict: the rows, and what they were measured on (data, config, settings, seeds)."""
-    first = json.loads((pathlib.Path(runs[0]) / "metrics.json").read_text())
+    first = files.read_json(pathlib.Path(runs[0]) / "metrics.json", "the metrics.json of a finished run")
     return {"table": table, "dataset": first["dataset"], "synthetic": bool(first["synthetic"]),
             "labels": first["headline"]["labels"], "seeds": list(seeds), "config": config.to_dict(),
             "settings": {k: v for k, v in settings.to_dict().items() if k not in ("output", "seed", "backup")},
@@ -245,13 +249,11 @@ FORBIDDEN = {"table3": ("--task", "--backup"), "table4": ("--task", "--backup", 
 def write_results(result, output):
     """Writes ``<table>.json`` and ``<table>.md`` (with the baselines under the table, if the result holds
     them) into ``output``, each whole or not at all."""
-    from edrnet_tf.files import write_text
-
     output = pathlib.Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    write_text(output / f"{result['table']}.json", json.dumps(result, indent=2) + "\n")
+    files.write_text(output / f"{result['table']}.json", json.dumps(result, indent=2) + "\n")
     text = MARKDOWN[result["table"]](result)
     if result.get("baselines"):
         text += "\n" + baselines.format_baselines(result["baselines"])
-    write_text(output / f"{result['table']}.md", text)
+    files.write_text(output / f"{result['table']}.md", text)
     return text

@@ -3,9 +3,14 @@
 The network is ``vggish_slim.define_vggish_slim`` of the AudioSet release (tensorflow/models,
 ``research/audioset/vggish/``): on a [96, 64, 1] log-mel patch, 3x3 SAME ReLU convolutions of 64, 128,
 2x256 and 2x512 channels, each block followed by a 2x2 max-pool (stride 2), then flatten, two ReLU
-fully connected layers of 4096 and the 128-d linear embedding ``fc2``. Keras' NHWC convolution kernels
+fully connected layers of 4096 and the 128-d embedding ``fc2``. Keras' NHWC convolution kernels
 [3, 3, in, out], dense kernels [in, out] and row-major flatten are laid out as TF-slim's, so the
 checkpoint tensors are copied as they are.
+
+``fc2`` ends in a ReLU in the ``vggish_slim.py`` of 2017-2020 (it inherits ``activation_fn=tf.nn.relu``
+from the ``arg_scope``), the code the AVE features (2018) were made with; tensorflow/models PR #9080
+(2020-08-10) made ``vggish/embedding`` the pre-activation ``fc2`` (``activation_fn=None``), which the
+AudioSet PCA parameters expect. ``EMBEDDINGS`` names the three outputs ``--vggish-embedding`` offers.
 """
 
 import glob
@@ -16,6 +21,9 @@ import numpy as np
 from edrnet_tf.extraction.mel import NUM_BANDS, NUM_FRAMES, SAMPLE_RATE, LogMelExamples
 
 EMBEDDING_SIZE = 128
+# "relu": fc2 after its ReLU (vggish_slim.py until 2020, the AVE release); "linear": pre-activation fc2
+# (vggish/embedding since 2020); "pca": linear + the AudioSet PCA and 8-bit quantisation (pca.py).
+EMBEDDINGS = ("relu", "linear", "pca")
 CHECKPOINT_URL = "https://storage.googleapis.com/audioset/vggish_model.ckpt"
 
 # Keras layer name -> TF-slim variable scope in vggish_model.ckpt (slim.repeat names conv3/conv3_1 ...).
@@ -27,8 +35,9 @@ SLIM_SCOPES = {
 }
 
 
-def vggish_network(name="vggish"):
-    """[B, 96, 64] log-mel examples -> [B, 128] raw VGGish embeddings (randomly initialised)."""
+def vggish_network(relu_embedding=True, name="vggish"):
+    """[B, 96, 64] log-mel examples -> [B, 128] VGGish embeddings (randomly initialised): ``fc2`` after its
+    ReLU as in 2018 (``relu_embedding``), else the pre-activation ``fc2`` of today's ``vggish/embedding``."""
     examples = keras.Input((NUM_FRAMES, NUM_BANDS), name="log_mel")
     x = keras.layers.Reshape((NUM_FRAMES, NUM_BANDS, 1))(examples)
     for block, (channels, repeats) in enumerate([(64, 1), (128, 1), (256, 2), (512, 2)], start=1):
@@ -39,12 +48,12 @@ def vggish_network(name="vggish"):
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(4096, activation="relu", name="fc1_1")(x)
     x = keras.layers.Dense(4096, activation="relu", name="fc1_2")(x)
-    embedding = keras.layers.Dense(EMBEDDING_SIZE, name="fc2")(x)
+    embedding = keras.layers.Dense(EMBEDDING_SIZE, activation="relu" if relu_embedding else None, name="fc2")(x)
     return keras.Model(examples, embedding, name=name)
 
 
 def vggish_audio_model(network=None, name="vggish_audio"):
-    """[B, 16000] one-second 16 kHz waveforms -> [B, 128] raw embeddings: ``LogMelExamples`` + network."""
+    """[B, 16000] one-second 16 kHz waveforms -> [B, 128] embeddings: ``LogMelExamples`` + network."""
     network = network or vggish_network()
     waveforms = keras.Input((SAMPLE_RATE,), name="waveform")
     return keras.Model(waveforms, network(LogMelExamples(name="log_mel")(waveforms)), name=name)

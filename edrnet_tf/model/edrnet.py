@@ -26,6 +26,9 @@ class EDRNet(keras.Model):
     (``set_input_statistics``) and saved with the model, so it keeps taking raw AVE features. Without it
     the pooled visual features vary ~40x less than the positional encoding added to them (Eq. 1) and the
     visual branch learns nothing.
+    ``input_negative_share`` (``{"audio": share, "visual": share}`` of the training split's values below 0, set
+    with the statistics, kept in ``get_config``) is what the distribution guard of prediction
+    (``serving.input_check``) needs beside the means and variances; None when unknown.
 
     Branch switches (``config.branches``, Table 4): without ``"AV"`` the recomposition gets no
     ``D_AV`` skips; without ``"A"`` (or ``"V"``) only the other recomposition branch exists, there is
@@ -35,6 +38,7 @@ class EDRNet(keras.Model):
 
     Args:
         config: an ``EDRNetConfig`` (or its ``to_dict()``).
+        input_negative_share: the training split's share of negative audio and visual values (a dict), or None.
 
     Inputs: ``{"audio": [B, N, 128], "visual": [B, N, 7, 7, 512]}`` float32.
     Outputs: ``{"probs": [B, N, C], "probs_audio": [B, N, C] (iff "A"), "probs_visual": [B, N, C]
@@ -48,7 +52,7 @@ class EDRNet(keras.Model):
     (2, 10, 29)
     """
 
-    def __init__(self, config=None, **kwargs):
+    def __init__(self, config=None, input_negative_share=None, **kwargs):
         if config is None:
             config = EDRNetConfig()
         elif isinstance(config, dict):
@@ -143,6 +147,7 @@ class EDRNet(keras.Model):
 
         # === Config ===
         self.config = config
+        self.input_negative_share = input_negative_share
 
     def set_input_statistics(self, statistics):
         """Sets the input normalisation from an ``InputStatistics`` of the training split.
@@ -158,11 +163,14 @@ class EDRNet(keras.Model):
             mean, variance = moments[name]
             layer.set_weights([mean, variance, layer.get_weights()[2]])
             layer.finalize_state()
+        shares = {"audio": statistics.audio_negative_share, "visual": statistics.visual_negative_share}
+        self.input_negative_share = shares if None not in shares.values() else None
         # Normalization reads its statistics as constants when a step function is traced: retrace.
         self.train_function = self.test_function = self.predict_function = None
 
     def get_config(self):
-        return {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable}
+        return {"config": self.config.to_dict(), "input_negative_share": self.input_negative_share, "name": self.name,
+                "trainable": self.trainable}
 
     @classmethod
     def from_config(cls, config):

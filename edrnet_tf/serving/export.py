@@ -6,13 +6,14 @@ gated head), ``labels_raw`` [B, N] (argmax) and ``labels`` [B, N] (after B2ILC, 
 A shorter N fails with an ``InvalidArgumentError`` saying the minimum.
 """
 
+import os
 import pathlib
 import shutil
 
 import keras
 import tensorflow as tf
 
-from edrnet_tf import ave
+from edrnet_tf import ave, files
 from edrnet_tf.model.b2ilc import b2ilc
 
 ENDPOINT = "serve"
@@ -69,17 +70,28 @@ def export_saved_model(model, path):
     return pathlib.Path(path)
 
 
-def write_saved_model(model, path):
-    """``export_saved_model`` into ``path.partial``, renamed to ``path`` when whole: an earlier export at ``path``
-    is replaced only by a complete one, and a failed export leaves nothing half-written there."""
+def write_saved_model(model, path, overwrite=False):
+    """``export_saved_model`` into a hidden folder beside ``path``, renamed to ``path`` when whole: an earlier
+    export at ``path`` is replaced only by a complete one, and a failed export leaves nothing half-written there.
+
+    What is at ``path`` already is replaced only when it is an earlier SavedModel or empty (or with
+    ``overwrite``, a folder of any content): ``files.check_output``'s rule, checked again here."""
     path = pathlib.Path(path)
-    partial = path.with_name(f"{path.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    files.check_output(path, "--output", files.SAVED_MODEL, overwrite)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)  # this process's own leftover, if any
     try:
         export_saved_model(model, partial)
-    except BaseException:
+        if path.exists() or path.is_symlink():
+            earlier = path.with_name(f".{path.name}.{os.getpid()}.earlier")
+            path.rename(earlier)
+            partial.rename(path)
+            if earlier.is_symlink():
+                earlier.unlink()
+            else:
+                shutil.rmtree(earlier)
+        else:
+            partial.rename(path)
+    finally:
         shutil.rmtree(partial, ignore_errors=True)
-        raise
-    shutil.rmtree(path, ignore_errors=True)
-    partial.rename(path)
     return path

@@ -229,9 +229,11 @@ def model_run_settings(parser, args):
     return model_path, settings.replace(**given)
 
 
-def parse_train_args(argv=None):
-    """Parses ``argv`` into ``(EDRNetConfig, TrainSettings)``; a bad value exits with one line naming its flag."""
+def parse_train_args(argv=None, prog=None):
+    """Parses ``argv`` into ``(EDRNetConfig, TrainSettings)``; a bad value exits with one line naming its flag
+    (and ``prog``, the command whose flags these are; default: ``python -m edrnet_tf.train``)."""
     parser = build_train_parser()
+    parser.prog = prog or parser.prog
     args = parser.parse_args(argv)
     config = config_from_args(parser, args)
     if args.task == "wsel" and args.smb_per_class:

@@ -99,7 +99,9 @@ def last_epoch(history_csv):
 
 
 def load_trained_model(path):
-    """A trained EDRNet from a ``.keras`` file or a run folder holding ``model.keras``."""
+    """A trained EDRNet from a ``.keras`` file or a run folder holding ``model.keras``; every tool that reads a
+    trained model loads it here, so a file that is not an EDRNet or holds a NaN or inf weight is refused in
+    one line naming it (and the first bad weight) before any work."""
     path = pathlib.Path(path)
     file = path / MODEL if path.is_dir() else path
     if not file.is_file():
@@ -112,6 +114,7 @@ def load_trained_model(path):
                          f"it ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
     if not hasattr(model, "config"):
         raise ValueError(f"--model={str(file)!r} is invalid: expected a saved EDRNet, found {type(model).__name__}")
+    check_finite_weights(model, file)
     return model
 
 

@@ -1,9 +1,10 @@
 """One training run: data -> EDRNet built under the distribution's scope -> ``model.fit`` -> test figures
 -> export. ``python -m edrnet_tf.train`` is a thin CLI over ``train(config, settings)``.
 
-A run folder holds ``run.json`` (config, settings, data), ``model.keras`` (the best epoch on the validation
-segment accuracy, never on test), ``history.csv``, ``logs/`` (TensorBoard), ``saved_model/``
-(``export.export_saved_model``) and, last, ``metrics.json`` (test figures, ``report.test_report``);
+A run folder holds ``run.json`` (config, settings, data and ``features``: how they were made,
+``input_check.features_record``), ``model.keras`` (the best epoch on the validation segment accuracy, never on
+test), ``history.csv``, ``logs/`` (TensorBoard), ``saved_model/`` (``export.export_saved_model``) and, last,
+``metrics.json`` (test figures, ``report.test_report``);
 ``run_folder`` says how far a run got, so a ``--backup`` rerun resumes it or finds it complete.
 
 Before the first epoch a run checks everything it will need (data configs, model/data match, the folder's
@@ -25,6 +26,7 @@ import keras
 from edrnet_tf import files, installed
 from edrnet_tf.data import sources
 from edrnet_tf.evaluation import report
+from edrnet_tf.serving import input_check
 from edrnet_tf.training import callbacks, distribution, run_folder, task
 from edrnet_tf.training.run_folder import best_so_far
 
@@ -100,6 +102,8 @@ def train_here(config, settings, strategy, extra_callbacks=(), verbose="auto"):
             if run_folder.state(output, config, settings) == run_folder.COMPLETE:
                 distribution.process_zero_decides(DONE)
                 return already_complete(output)
+            if output.is_dir() and installed.tensorflow():  # the export at the end replaces only an earlier one
+                files.check_output(output / run_folder.EXPORT, "--output", files.SAVED_MODEL, overwrite_flag=None)
             source = sources.of_settings(settings)
             source.prepare(config, settings.task, settings.test_labels)
             output.mkdir(parents=True, exist_ok=True)
@@ -119,6 +123,7 @@ def train_here(config, settings, strategy, extra_callbacks=(), verbose="auto"):
                    "data": {"description": source.description,
                             "data_dir": source.data_dir and str(source.data_dir),
                             "manual_dir": source.manual_dir and str(source.manual_dir), "synthetic": source.synthetic},
+                   "features": input_check.features_record(source),
                    "backend": keras.backend.backend(), "distribution": strategy.name,
                    "processes": strategy.processes}
             run_folder.write_run(output, run, trained=False)
