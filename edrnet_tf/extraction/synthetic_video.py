@@ -51,14 +51,7 @@ def write_lossless_video(path, frames, samples, fps=25, sample_rate=16000):
             container.mux(packet)
     for packet in vstream.encode():
         container.mux(packet)
-    for start in range(0, samples.shape[1], 1024):
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + 1024]), format="s16p",
-                                           layout=layout)
-        frame.sample_rate, frame.pts = sample_rate, start
-        for packet in astream.encode(frame):
-            container.mux(packet)
-    for packet in astream.encode():
-        container.mux(packet)
+    _mux_audio(container, astream, samples, "s16p", layout, 1024)
     container.close()
     return path
 
@@ -90,14 +83,19 @@ def write_video(path, seconds=2.0, fps=10, size=(64, 48), tone_hz=440.0, sample_
     if audio:
         samples = int(round(seconds * sample_rate))
         wave = (0.5 * np.sin(2 * np.pi * tone_hz * np.arange(samples) / sample_rate)).astype(np.float32)
-        step = astream.codec_context.frame_size or 1024
-        for start in range(0, samples, step):
-            chunk = np.repeat(wave[None, start:start + step], channels, axis=0)
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout=layout)
-            frame.sample_rate, frame.pts = sample_rate, start
-            for packet in astream.encode(frame):
-                container.mux(packet)
-        for packet in astream.encode():
-            container.mux(packet)
+        _mux_audio(container, astream, np.repeat(wave[None], channels, axis=0), "fltp", layout,
+                   astream.codec_context.frame_size or 1024)
     container.close()
     return path
+
+
+def _mux_audio(container, stream, samples, sample_format, layout, step):
+    """Encodes [channels, n] ``samples`` at the stream's rate in frames of ``step`` samples, then flushes."""
+    for start in range(0, samples.shape[1], step):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + step]),
+                                           format=sample_format, layout=layout)
+        frame.sample_rate, frame.pts = stream.rate, start
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
