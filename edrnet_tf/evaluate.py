@@ -49,7 +49,8 @@ def main(argv=None):
                    f"background) that tfds_ave holds, found num_classes={model.config.num_classes}")
     source = sources.of_settings(settings)
     print(f"Evaluating {model_path} on the test split of {source.description}", flush=True)
-    figures = report.test_report(model, source, settings.batch_size, headline=settings.test_labels)
+    label_sets, outputs = report.test_predictions(model, source, settings.batch_size, settings.test_labels)
+    figures = report.report_of_predictions(model, source, label_sets, outputs, settings.test_labels)
     print(report.format_table(figures))
     figures["input_check"] = input_check.check(input_check.model_reference(model), source.statistics("test"))
     if line := input_check.warning_line(figures["input_check"], "the test features"):
@@ -57,14 +58,12 @@ def main(argv=None):
     if args.output is not None:
         files.write_json(args.output, figures)
     if args.report is not None:
-        write_report(args, model, source, settings, figures)
+        write_report(args, model, settings, figures, label_sets, outputs["probs"])
     return figures
 
 
-def write_report(args, model, source, settings, figures):
-    """``--report``: the event report page of the test split (the headline labels as the truth)."""
-    inputs, label_sets = report.test_split(source, settings.test_labels)
-    probs = model.predict(inputs, batch_size=settings.batch_size, verbose=0)["probs"]
+def write_report(args, model, settings, figures, label_sets, probs):
+    """``--report``: the event report page of the test split's ``probs`` (the headline labels as the truth)."""
     note = figures["dataset"] + (" (SYNTHETIC data: these are not AVE figures)" if figures["synthetic"] else "")
     page = event_report.build_page(list(probs), [f"test video {i}" for i in range(len(probs))],
                                    f"EDRNet test report ({settings.test_labels} labels)",

@@ -57,9 +57,18 @@ def test_split(source, headline="original"):
 
 def test_report(model, source, batch_size=32, headline="original"):
     """Predicts the test split once and returns the ``metrics.json`` figures (see module docstring)."""
-    config = model.config
+    return report_of_predictions(model, source, *test_predictions(model, source, batch_size, headline), headline)
+
+
+def test_predictions(model, source, batch_size=32, headline="original"):
+    """``(label_sets, outputs)``: the test split's label sets (``test_split``) and the model's outputs on it."""
     inputs, label_sets = test_split(source, headline)
-    outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
+    return label_sets, model.predict(inputs, batch_size=batch_size, verbose=0)
+
+
+def report_of_predictions(model, source, label_sets, outputs, headline="original"):
+    """The ``metrics.json`` figures of ``outputs``, the model's outputs on the test split of ``label_sets``."""
+    config = model.config
     counts = source.label_counts()
     majority = int(np.argmax(counts))
     names = ave.class_names()
